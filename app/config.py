@@ -1,0 +1,85 @@
+"""Typed settings, read once from the environment and `.env` and validated at start-up."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class SessionMode(StrEnum):
+    AUTO = "auto"
+    PIPECAT = "pipecat"
+    DAILY = "daily"
+    WEBSOCKET = "websocket"
+
+
+class SettingsError(Exception):
+    """A setting has an invalid value; the message names the variable."""
+
+
+class Settings(BaseSettings):
+    """Every setting of the service. Field names are the environment variable names."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        case_sensitive=False,
+        extra="ignore",
+        frozen=True,
+    )
+
+    session_mode: SessionMode = SessionMode.AUTO
+    bot_module: str = Field(default="bot", min_length=1)
+    host: str = "0.0.0.0"  # a container must listen on every interface
+    port: int = Field(default=8080, ge=0, le=65535)
+    max_sessions: int = Field(default=10, ge=1)
+    session_timeout_secs: float = Field(default=7200, gt=0)
+    drain_timeout_secs: float = Field(default=300, ge=0)
+    max_body_bytes: int = Field(default=65536, ge=1)
+    pending_session_timeout_secs: float = Field(default=60, gt=0)
+    api_key: SecretStr | None = None
+    log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    access_log: bool = True
+    daily_api_key: SecretStr | None = None
+    daily_api_url: str = "https://api.daily.co/v1"
+
+    @field_validator("log_level", "log_format", "session_mode", mode="before")
+    @classmethod
+    def _normalise_case(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            return value.upper() if value.lower() in _LEVELS else value.lower()
+        return value
+
+    @field_validator("api_key", "daily_api_key", mode="before")
+    @classmethod
+    def _empty_secret_is_unset(cls, value: Any) -> Any:
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
+
+_LEVELS = {"trace", "debug", "info", "success", "warning", "error", "critical"}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment (and `.env`), turning validation errors into one
+    readable message per variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = str(error["loc"][0]).upper() if error["loc"] else "settings"
+            given = error.get("input")
+            shown = "" if _is_secret(name) else f" (got {given!r})"
+            problems.append(f"{name}: {error['msg']}{shown}")
+        raise SettingsError("invalid configuration: " + "; ".join(problems)) from None
+
+
+def _is_secret(name: str) -> bool:
+    return name.endswith("API_KEY")

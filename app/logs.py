@@ -1,0 +1,113 @@
+"""One logging pipeline: loguru for the app, uvicorn and the bot alike.
+
+Lines inside a session carry its `session_id` (bound with `logger.contextualize`, which
+follows the session's task and its worker thread). Probe requests are not access-logged.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import TYPE_CHECKING, Any
+
+from loguru import logger
+
+if TYPE_CHECKING:
+    from loguru import Message, Record
+
+PROBE_PATHS = frozenset({"/livez", "/readyz", "/health", "/metrics"})
+
+_TEXT_PREFIX = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {extra[session_id]} | "
+
+
+def _text_format(record: Record) -> str:
+    origin = "{extra[logger_name]}" if "logger_name" in record["extra"] else "{name}"
+    return _TEXT_PREFIX + origin + " | {message}\n{exception}"
+
+
+def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
+    """Route every log line through loguru, once, in the chosen format."""
+    logger.remove()
+    logger.configure(extra={"session_id": "-"})
+    if fmt == "json":
+        logger.add(_json_sink, level=level, format="{message}", backtrace=False, diagnose=False)
+    else:
+        logger.add(
+            sys.stderr,
+            level=level,
+            format=_text_format,
+            backtrace=False,
+            diagnose=False,
+            colorize=False,
+        )
+    _intercept_stdlib(level)
+
+
+def _intercept_stdlib(level: str) -> None:
+    """Send stdlib logging (uvicorn, websockets, asyncio, libraries) to loguru.
+
+    Levels are set explicitly: a root logger at NOTSET would make libraries such as
+    websockets build a DEBUG record for every frame.
+    """
+    stdlib_level = logging.getLevelName(level if level in _STDLIB_LEVELS else "DEBUG")
+    handler = _InterceptHandler()
+    root = logging.getLogger()
+    root.handlers = [handler]
+    root.setLevel(max(stdlib_level, logging.INFO) if level != "DEBUG" else logging.DEBUG)
+    for name in ("uvicorn", "uvicorn.error", "uvicorn.access", "uvicorn.asgi"):
+        named = logging.getLogger(name)
+        named.handlers = []
+        named.propagate = True
+        named.setLevel(stdlib_level)
+    logging.getLogger("uvicorn.access").addFilter(_skip_probes)
+    # Frame-level chatter: never below INFO, even with LOG_LEVEL=DEBUG.
+    for name in ("websockets", "websockets.server", "websockets.protocol"):
+        logging.getLogger(name).setLevel(max(stdlib_level, logging.INFO))
+
+
+_STDLIB_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
+
+
+def _skip_probes(record: logging.LogRecord) -> bool:
+    # uvicorn's access record args: (client, method, path, http_version, status)
+    args = record.args
+    if isinstance(args, tuple) and len(args) >= 3:
+        path = str(args[2]).split("?", 1)[0]
+        return path not in PROBE_PATHS
+    return True
+
+
+class _InterceptHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            level: str | int = logger.level(record.levelname).name
+        except ValueError:
+            level = record.levelno
+        logger.opt(depth=0, exception=record.exc_info).bind(logger_name=record.name).log(
+            level, record.getMessage()
+        )
+
+
+def _json_sink(message: Message) -> None:
+    record: Record = message.record
+    entry: dict[str, Any] = {
+        "time": record["time"].isoformat(),
+        "level": record["level"].name,
+        "message": record["message"],
+        "logger": record["extra"].get("logger_name", record["name"]),
+    }
+    for key, value in record["extra"].items():
+        if key != "logger_name":
+            entry[key] = value
+    if record["exception"] is not None:
+        entry["exception"] = "".join(_format_exception(record))
+    sys.stderr.write(json.dumps(entry, default=str) + "\n")
+
+
+def _format_exception(record: Record) -> list[str]:
+    import traceback
+
+    exc = record["exception"]
+    assert exc is not None
+    return traceback.format_exception(exc.type, exc.value, exc.traceback)

@@ -1,0 +1,49 @@
+"""The app factory: `create_app(settings)` builds the FastAPI app, loads the bot, and owns
+the long-lived objects through the lifespan."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from app import __version__
+from app.bot_loader import Bot, load_bot
+from app.config import Settings
+from app.errors import install_error_handlers
+from app.routes import probes, sessions, websocket
+from app.sessions import SessionManager
+from app.state import Services
+
+
+def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
+    """Build the app. The bot module is imported here, before any port opens, so a broken
+    `BOT_MODULE` stops start-up (`BotLoadError`)."""
+    loaded = bot if bot is not None else load_bot(settings.bot_module)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        manager = SessionManager(
+            loaded,
+            max_sessions=settings.max_sessions,
+            session_timeout_secs=settings.session_timeout_secs,
+            pending_timeout_secs=settings.pending_session_timeout_secs,
+        )
+        app.state.services = Services(settings, loaded, manager)
+        try:
+            yield
+        finally:
+            await manager.drain(0)
+
+    app = FastAPI(
+        title="botdock",
+        version=__version__,
+        summary="Session service for voice and chat bots (Pipecat Cloud compatible).",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.include_router(probes.router)
+    app.include_router(sessions.router)
+    app.include_router(websocket.router)
+    return app

@@ -1,0 +1,118 @@
+"""Parsing what callers send: JSON bodies under a size limit, the start request, and the
+WebSocket's base64 `body` query parameter. Every failure is an `ApiError` saying which."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from typing import Any
+
+from fastapi import Request
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from app.errors import ApiError, describe_validation
+
+JSON_TYPES = ("application/json",)
+
+
+class StartRequest(BaseModel):
+    """`POST /start`, in the shape Pipecat's runner and client SDKs send."""
+
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+
+    body: dict[str, Any] = Field(default_factory=dict, description="Custom data for the bot.")
+    create_daily_room: bool = Field(default=False, alias="createDailyRoom")
+    daily_room_properties: dict[str, Any] | None = Field(default=None, alias="dailyRoomProperties")
+    daily_meeting_token_properties: dict[str, Any] | None = Field(
+        default=None, alias="dailyMeetingTokenProperties"
+    )
+    room_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    token: str | None = Field(default=None, min_length=1, max_length=8192, repr=False)
+
+
+async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+    """Read the request body (at most `limit` bytes, counted as it streams, so a chunked body
+    is held to the same limit) and parse it as a JSON object. An empty body is `{}`."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _too_large(limit)
+        chunks.append(chunk)
+    raw = b"".join(chunks)
+    if not raw.strip():
+        return {}
+    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if content_type not in JSON_TYPES and not content_type.endswith("+json"):
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            f"Content-Type must be application/json, got {content_type or 'none'!r}",
+        )
+    return parse_json_object(raw, "request body")
+
+
+def parse_json_object(raw: bytes | str, what: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except UnicodeDecodeError:
+        raise ApiError(400, "invalid_json", f"{what} is not valid UTF-8") from None
+    except json.JSONDecodeError as exc:
+        raise ApiError(
+            400, "invalid_json", f"{what} is malformed JSON: {exc.msg} at position {exc.pos}"
+        ) from None
+    except (ValueError, RecursionError) as exc:
+        raise ApiError(400, "invalid_json", f"{what} is not acceptable JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise ApiError(
+            422, "invalid_body", f"{what} must be a JSON object, got {_json_type(value)}"
+        )
+    return value
+
+
+def parse_start_request(data: dict[str, Any]) -> StartRequest:
+    try:
+        return StartRequest.model_validate(data)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", describe_validation(exc.errors())) from None
+
+
+def decode_ws_body(encoded: str | None, limit: int) -> dict[str, Any]:
+    """Decode the WebSocket `body` query parameter: base64 (standard or URL-safe, padding
+    optional) of a JSON object, as Pipecat Cloud sends it."""
+    if encoded is None or encoded == "":
+        return {}
+    if len(encoded) > limit * 4 // 3 + 4:
+        raise _too_large(limit)
+    text = encoded.strip().replace("-", "+").replace("_", "/")
+    text += "=" * (-len(text) % 4)
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(
+            400, "invalid_base64", "query parameter 'body' is not valid base64"
+        ) from None
+    return parse_json_object(raw, "decoded 'body'")
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(
+        413, "body_too_large", f"request body is larger than MAX_BODY_BYTES ({limit} bytes)"
+    )
+
+
+def _json_type(value: Any) -> str:
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    if value is None:
+        return "null"
+    return "a number"

@@ -1,0 +1,56 @@
+"""Probes and the health summary: `/livez`, `/readyz`, `/health`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+
+from app import __version__
+from app.errors import ErrorBody, error_response
+from app.state import services
+
+router = APIRouter(tags=["probes"])
+
+
+@router.get("/livez", summary="Liveness: 200 while the process serves")
+async def livez() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get(
+    "/readyz",
+    summary="Readiness: 503 when draining, at capacity, or bot.readyz() says no",
+    responses={503: {"model": ErrorBody, "description": "Not ready; `detail` says why."}},
+)
+async def readyz(request: Request) -> Any:
+    svc = services(request)
+    manager = svc.manager
+    if manager.draining:
+        return error_response(503, "not_ready", "draining: the service is shutting down")
+    if manager.full:
+        return error_response(
+            503, "not_ready", f"at capacity: {manager.active_count}/{manager.max_sessions} sessions"
+        )
+    ready, why = await svc.bot.ready()
+    if not ready:
+        return error_response(503, "not_ready", why)
+    return {"status": "ready"}
+
+
+@router.get("/health", summary="A JSON summary of the service")
+async def health(request: Request) -> JSONResponse:
+    svc = services(request)
+    manager = svc.manager
+    status = "draining" if manager.draining else ("full" if manager.full else "ok")
+    return JSONResponse(
+        {
+            "status": status,
+            "mode": svc.settings.session_mode.value,
+            "activeSessions": manager.active_count,
+            "maxSessions": manager.max_sessions,
+            "draining": manager.draining,
+            "version": __version__,
+        }
+    )

@@ -1,0 +1,151 @@
+"""Starting and listing sessions over HTTP: `POST /start`, `POST /bot`, `GET /sessions`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Path, Request
+from fastapi.responses import JSONResponse
+
+from app.arguments import DailySessionArguments, PipecatSessionArguments, SessionArguments
+from app.errors import ApiError, ErrorBody, error_response
+from app.modes import Room, http_kind, room_from
+from app.payloads import StartRequest, parse_start_request, read_json_object
+from app.sessions import MAX_SESSION_ID_LENGTH, Session, SessionKind, SessionState
+from app.state import Services, services
+
+router = APIRouter(tags=["sessions"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in {
+        400: "Invalid JSON, or a request the session mode does not serve.",
+        413: "Body larger than MAX_BODY_BYTES.",
+        415: "Content-Type is not application/json.",
+        422: "Body is valid JSON but not an acceptable object.",
+        429: "All MAX_SESSIONS slots are in use; see Retry-After.",
+        503: "The service is draining.",
+    }.items()
+}
+_JSON_OBJECT = {"type": "object", "additionalProperties": True}
+
+
+def _room_required(svc: Services, names: str) -> ApiError:
+    return ApiError(
+        400,
+        "daily_room_required",
+        f"a Daily session needs a room: send {names}, or set DAILY_API_KEY so the service "
+        "creates one",
+    )
+
+
+def _arguments(session: Session, room: Room | None) -> SessionArguments:
+    if session.kind is SessionKind.DAILY:
+        assert room is not None
+        return DailySessionArguments(session.id, room.url, room.token, session.body)
+    return PipecatSessionArguments(session.id, session.body)
+
+
+@router.post(
+    "/start",
+    status_code=201,
+    summary="Start a session and return at once (Pipecat's start request)",
+    responses=_ERRORS,
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": StartRequest.model_json_schema()}},
+        }
+    },
+)
+async def start(request: Request) -> JSONResponse:
+    svc = services(request)
+    start_request = parse_start_request(
+        await read_json_object(request, svc.settings.max_body_bytes)
+    )
+    room = room_from(start_request.room_url, start_request.token, "room_url", "token")
+    kind = http_kind(svc.settings.session_mode, room, start_request.create_daily_room, "/start")
+    if kind is SessionKind.DAILY and room is None:
+        raise _room_required(svc, "room_url and token")
+    session = svc.manager.reserve(kind, body=start_request.body)
+    answer: dict[str, Any] = {"sessionId": session.id}
+    if kind is SessionKind.WEBSOCKET:
+        svc.manager.announce(session)
+        ws_url = str(request.url_for("websocket_session")).replace("http", "ws", 1)
+        answer["wsUrl"] = f"{ws_url}?session_id={session.id}"
+    else:
+        svc.manager.start(session, _arguments(session, room))
+        if room is not None:
+            answer["dailyRoom"] = room.url
+    return JSONResponse(answer, status_code=201)
+
+
+@router.post(
+    "/bot",
+    summary="Pipecat Cloud's platform call: runs the bot and answers when it returns",
+    responses={
+        **_ERRORS,
+        500: {"model": ErrorBody, "description": "bot() raised; the session failed."},
+        504: {"model": ErrorBody, "description": "The session reached its time limit."},
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": False,
+            "content": {"application/json": {"schema": _JSON_OBJECT}},
+        }
+    },
+)
+async def bot(
+    request: Request,
+    x_daily_session_id: Annotated[
+        str | None, Header(min_length=1, max_length=MAX_SESSION_ID_LENGTH)
+    ] = None,
+    x_daily_room_url: Annotated[str | None, Header(max_length=2048)] = None,
+    x_daily_room_token: Annotated[str | None, Header(max_length=8192)] = None,
+    x_pcc_max_session_seconds: Annotated[float | None, Header(gt=0)] = None,
+) -> JSONResponse:
+    svc = services(request)
+    body = await read_json_object(request, svc.settings.max_body_bytes)
+    room = room_from(x_daily_room_url, x_daily_room_token, "x-daily-room-url", "x-daily-room-token")
+    kind = http_kind(svc.settings.session_mode, room, False, "/bot")
+    if kind is SessionKind.DAILY and room is None:
+        raise _room_required(svc, "x-daily-room-url and x-daily-room-token")
+    session = svc.manager.reserve(
+        kind, session_id=x_daily_session_id, body=body, max_secs=x_pcc_max_session_seconds
+    )
+    state = await svc.manager.start(session, _arguments(session, room))
+    if state is SessionState.COMPLETED:
+        return JSONResponse({})
+    if state is SessionState.FAILED:
+        return error_response(
+            500,
+            "bot_failed",
+            f"bot() raised an exception; session {session.id} failed "
+            "(the service log has the traceback)",
+        )
+    if state is SessionState.TIMED_OUT:
+        return error_response(
+            504, "session_timed_out", f"session {session.id}: {session.end_reason}"
+        )
+    return error_response(
+        503, "session_cancelled", f"session {session.id} was cancelled: {session.end_reason}"
+    )
+
+
+@router.get("/sessions", summary="Active sessions")
+async def list_sessions(request: Request) -> JSONResponse:
+    return JSONResponse({"sessions": [s.describe() for s in services(request).manager.sessions()]})
+
+
+@router.get(
+    "/sessions/{session_id}",
+    summary="One active session",
+    responses={404: {"model": ErrorBody, "description": "No active session with this id."}},
+)
+async def get_session(
+    request: Request, session_id: Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]
+) -> JSONResponse:
+    session = services(request).manager.get(session_id)
+    if session is None:
+        raise ApiError(404, "unknown_session", f"no active session {session_id}")
+    return JSONResponse(session.describe())

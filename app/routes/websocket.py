@@ -1,0 +1,83 @@
+"""`WS /ws`: WebSocket sessions, started here or announced by `POST /start`."""
+
+from __future__ import annotations
+
+import contextlib
+
+from fastapi import APIRouter, WebSocket
+from starlette.websockets import WebSocketState
+
+from app.arguments import WebSocketSessionArguments
+from app.errors import ApiError
+from app.modes import check_websocket_allowed
+from app.payloads import decode_ws_body
+from app.sessions import Session, SessionKind, SessionState
+from app.state import services
+
+router = APIRouter()
+
+# Close codes after the bot ends; refusals close with 4000 + the HTTP status of the error.
+_CLOSE_CODES = {
+    SessionState.COMPLETED: 1000,
+    SessionState.FAILED: 1011,
+    SessionState.TIMED_OUT: 4408,
+    SessionState.CANCELLED: 1001,
+}
+_MAX_REASON_BYTES = 123
+
+
+@router.websocket("/ws", name="websocket_session")
+async def websocket_session(
+    websocket: WebSocket, body: str | None = None, session_id: str | None = None
+) -> None:
+    svc = services(websocket)
+    try:
+        check_websocket_allowed(svc.settings.session_mode)
+        if session_id is not None and body is not None:
+            raise ApiError(400, "bad_request", "send either 'body' or 'session_id', not both")
+        if session_id is not None:
+            session = svc.manager.claim(session_id)
+        else:
+            data = decode_ws_body(body, svc.settings.max_body_bytes)
+            session = svc.manager.reserve(SessionKind.WEBSOCKET, body=data)
+    except ApiError as exc:
+        await refuse(websocket, 4000 + exc.status, exc.detail)
+        return
+    if not await _accept(websocket, session):
+        svc.manager.release(session)
+        return
+    args = WebSocketSessionArguments(session.id, websocket, session.body)
+    state = await svc.manager.start(session, args)
+    await _close(websocket, _CLOSE_CODES[state], session.end_reason or state.value)
+
+
+async def _accept(websocket: WebSocket, session: Session) -> bool:
+    try:
+        await websocket.accept()
+    except Exception:
+        return False
+    return True
+
+
+async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
+    """Refuse a session: accept the handshake, then close at once with a code and a reason,
+    which browsers (unlike a bare HTTP 4xx on the upgrade) can read."""
+    with contextlib.suppress(Exception):
+        await websocket.accept()
+        await _close(websocket, code, reason)
+
+
+async def _close(websocket: WebSocket, code: int, reason: str) -> None:
+    if (
+        websocket.application_state is WebSocketState.CONNECTED
+        and websocket.client_state is WebSocketState.CONNECTED
+    ):
+        with contextlib.suppress(Exception):
+            await websocket.close(code, _truncate(reason))
+
+
+def _truncate(reason: str) -> str:
+    data = reason.encode()
+    if len(data) <= _MAX_REASON_BYTES:
+        return reason
+    return data[: _MAX_REASON_BYTES - 3].decode(errors="ignore") + "..."

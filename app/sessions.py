@@ -1,0 +1,301 @@
+"""The session manager: the one place that owns every session's life.
+
+Routes only call it: `reserve()` checks drain, capacity and the id and registers the session
+in one synchronous step (so a burst of concurrent starts can never pass the cap), `start()`
+runs the bot in the session's own task under its duration limit, `cancel()` ends one early,
+and `drain()` lets the running ones finish before cancelling the rest. Every session ends
+in exactly one final state, logged once with its duration.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from loguru import logger
+from starlette.websockets import WebSocketDisconnect
+
+from app.arguments import SessionArguments
+from app.bot_loader import Bot
+from app.errors import ApiError
+
+
+class SessionKind(StrEnum):
+    PIPECAT = "pipecat"
+    DAILY = "daily"
+    WEBSOCKET = "websocket"
+
+
+class SessionState(StrEnum):
+    PENDING = "pending"  # announced by POST /start, waiting for its WebSocket
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    TIMED_OUT = "timed_out"
+    CANCELLED = "cancelled"
+
+
+FINAL_STATES = (
+    SessionState.COMPLETED,
+    SessionState.FAILED,
+    SessionState.TIMED_OUT,
+    SessionState.CANCELLED,
+)
+MAX_SESSION_ID_LENGTH = 128
+
+
+@dataclass(eq=False)
+class Session:
+    id: str
+    kind: SessionKind
+    body: dict[str, Any]
+    limit_secs: float
+    state: SessionState = SessionState.PENDING
+    started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    started_mono: float = field(default_factory=time.monotonic)
+    task: asyncio.Task[SessionState] | None = None
+    end_reason: str = ""
+    expiry: asyncio.TimerHandle | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            "sessionId": self.id,
+            "kind": self.kind.value,
+            "state": self.state.value,
+            "startedAt": self.started_at.isoformat(),
+            "ageSecs": round(time.monotonic() - self.started_mono, 3),
+        }
+
+
+SessionListener = Callable[[Session], None]
+
+
+class SessionManager:
+    def __init__(
+        self,
+        bot: Bot,
+        *,
+        max_sessions: int,
+        session_timeout_secs: float,
+        pending_timeout_secs: float,
+    ) -> None:
+        self._bot = bot
+        self._max = max_sessions
+        self._timeout = session_timeout_secs
+        self._pending_timeout = pending_timeout_secs
+        self._sessions: dict[str, Session] = {}
+        self._draining = False
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self.on_finished: list[SessionListener] = []
+        self.on_rejected: list[Callable[[SessionKind, str], None]] = []
+
+    # -- queries ---------------------------------------------------------------------------
+
+    @property
+    def max_sessions(self) -> int:
+        return self._max
+
+    @property
+    def active_count(self) -> int:
+        return len(self._sessions)
+
+    @property
+    def draining(self) -> bool:
+        return self._draining
+
+    @property
+    def full(self) -> bool:
+        return len(self._sessions) >= self._max
+
+    def get(self, session_id: str) -> Session | None:
+        return self._sessions.get(session_id)
+
+    def sessions(self) -> list[Session]:
+        return list(self._sessions.values())
+
+    # -- starting --------------------------------------------------------------------------
+
+    def reserve(
+        self,
+        kind: SessionKind,
+        *,
+        session_id: str | None = None,
+        body: dict[str, Any] | None = None,
+        max_secs: float | None = None,
+    ) -> Session:
+        """Register a new session, or raise the `ApiError` that says why not. Synchronous on
+        purpose: the checks and the registration cannot interleave with another start."""
+        if self._draining:
+            self._reject(kind, "draining")
+            raise ApiError(
+                503, "draining", "the service is shutting down and accepts no new sessions"
+            )
+        if len(self._sessions) >= self._max:
+            self._reject(kind, "capacity")
+            raise ApiError(
+                429,
+                "at_capacity",
+                f"all {self._max} session slots are in use (MAX_SESSIONS); retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        if session_id is None:
+            session_id = str(uuid.uuid4())
+        elif session_id in self._sessions:
+            self._reject(kind, "duplicate_id")
+            raise ApiError(409, "session_exists", f"session {session_id} is already active")
+        limit = self._timeout if max_secs is None else min(self._timeout, max_secs)
+        session = Session(session_id, kind, body or {}, limit)
+        self._sessions[session_id] = session
+        self._idle.clear()
+        return session
+
+    def announce(self, session: Session) -> None:
+        """Keep a reserved WebSocket session waiting for its connection, for a while."""
+        loop = asyncio.get_running_loop()
+        session.expiry = loop.call_later(self._pending_timeout, self._expire, session)
+
+    def claim(self, session_id: str) -> Session:
+        """Hand an announced session to the WebSocket that names it."""
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise ApiError(404, "unknown_session", f"no announced session {session_id}")
+        if session.state is not SessionState.PENDING or session.expiry is None:
+            raise ApiError(409, "session_taken", f"session {session_id} is already connected")
+        session.expiry.cancel()
+        session.expiry = None
+        return session
+
+    def release(self, session: Session) -> None:
+        """Give back a reserved slot whose session never started (for example when creating
+        its room failed): nothing is counted."""
+        if session.state is SessionState.PENDING and self._sessions.get(session.id) is session:
+            if session.expiry is not None:
+                session.expiry.cancel()
+            self._remove(session)
+
+    def start(self, session: Session, args: SessionArguments) -> asyncio.Task[SessionState]:
+        """Run the bot for a reserved session in the session's own task."""
+        session.state = SessionState.RUNNING
+        session.task = asyncio.create_task(self._run(session, args), name=f"session-{session.id}")
+        return session.task
+
+    async def _run(self, session: Session, args: SessionArguments) -> SessionState:
+        with logger.contextualize(session_id=session.id):
+            logger.info(
+                "session started kind={} timeout={}s",
+                session.kind.value,
+                _fmt_secs(session.limit_secs),
+            )
+            state = SessionState.COMPLETED
+            try:
+                async with asyncio.timeout(session.limit_secs) as deadline:
+                    await self._bot.run(args)
+            except asyncio.CancelledError:
+                state = SessionState.CANCELLED
+                if not session.end_reason:
+                    session.end_reason = "cancelled"
+            except TimeoutError:
+                if deadline.expired():
+                    state = SessionState.TIMED_OUT
+                    session.end_reason = (
+                        f"session exceeded its limit of {_fmt_secs(session.limit_secs)}s"
+                    )
+                else:
+                    state = self._failed(session)
+            except WebSocketDisconnect:
+                session.end_reason = "client disconnected"
+            except Exception:
+                state = self._failed(session)
+            self._finish(session, state)
+            return state
+
+    def _failed(self, session: Session) -> SessionState:
+        logger.exception("bot raised; ending this session only")
+        session.end_reason = "bot raised an exception"
+        return SessionState.FAILED
+
+    def _expire(self, session: Session) -> None:
+        if self._sessions.get(session.id) is session and session.state is SessionState.PENDING:
+            session.expiry = None
+            session.end_reason = "no WebSocket connected in time"
+            with logger.contextualize(session_id=session.id):
+                self._finish(session, SessionState.TIMED_OUT)
+
+    def _finish(self, session: Session, state: SessionState) -> None:
+        session.state = state
+        self._remove(session)
+        duration = time.monotonic() - session.started_mono
+        suffix = f" ({session.end_reason})" if session.end_reason else ""
+        log = logger.warning if state is SessionState.FAILED else logger.info
+        log(
+            "session {} kind={} duration={:.3f}s{}",
+            state.value,
+            session.kind.value,
+            duration,
+            suffix,
+        )
+        for listener in self.on_finished:
+            listener(session)
+
+    def _remove(self, session: Session) -> None:
+        if self._sessions.get(session.id) is session:
+            del self._sessions[session.id]
+        if not self._sessions:
+            self._idle.set()
+
+    def _reject(self, kind: SessionKind, reason: str) -> None:
+        for listener in self.on_rejected:
+            listener(kind, reason)
+
+    # -- ending ----------------------------------------------------------------------------
+
+    def cancel(self, session_id: str, reason: str = "cancelled by request") -> Session:
+        session = self._sessions.get(session_id)
+        if session is None:
+            raise ApiError(404, "unknown_session", f"no active session {session_id}")
+        session.end_reason = reason
+        if session.task is not None:
+            session.task.cancel()
+        else:  # announced, never connected
+            if session.expiry is not None:
+                session.expiry.cancel()
+                session.expiry = None
+            with logger.contextualize(session_id=session.id):
+                self._finish(session, SessionState.CANCELLED)
+        return session
+
+    def begin_drain(self) -> None:
+        self._draining = True
+
+    async def drain(self, timeout_secs: float) -> None:
+        """Stop new sessions, let running ones finish for up to `timeout_secs`, then cancel
+        the rest and wait for them to record their final state."""
+        self._draining = True
+        if self._sessions:
+            logger.info(
+                "draining: waiting up to {}s for {} session(s)",
+                _fmt_secs(timeout_secs),
+                len(self._sessions),
+            )
+            try:
+                async with asyncio.timeout(timeout_secs):
+                    await self._idle.wait()
+            except TimeoutError:
+                pass
+        leftover = list(self._sessions.values())
+        for session in leftover:
+            self.cancel(session.id, "drain timeout reached")
+        tasks = [s.task for s in leftover if s.task is not None]
+        if tasks:
+            await asyncio.wait(tasks)
+
+
+def _fmt_secs(value: float) -> str:
+    return f"{value:g}"

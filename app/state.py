@@ -1,0 +1,22 @@
+"""What the routes reach through `request.app.state`: created in the app's lifespan."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from app.bot_loader import Bot
+from app.config import Settings
+from app.sessions import SessionManager
+
+
+@dataclass
+class Services:
+    settings: Settings
+    bot: Bot
+    manager: SessionManager
+
+
+def services(conn: HTTPConnection) -> Services:
+    return conn.app.state.services  # type: ignore[no-any-return]

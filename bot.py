@@ -1,0 +1,40 @@
+"""Your bot: the one file you edit.
+
+botdock calls `bot(args)` once per session, with the session's arguments:
+
+- `WebSocketSessionArguments` for a WebSocket on `/ws`: `args.websocket` is the accepted
+  FastAPI WebSocket; return (or let the client hang up) to end the session.
+- `DailySessionArguments` for a Daily room: `args.room_url` and `args.token` (the bot's own
+  meeting token) are what a Pipecat `DailyTransport` needs.
+- `PipecatSessionArguments` for a plain HTTP session.
+
+Every kind has `args.session_id` and `args.body`, the caller's custom JSON object (`{}` when
+none was sent). `bot` may be `async def` (preferred) or a plain `def`, which runs in a worker
+thread. Log with loguru's `logger`: each line carries the session id.
+
+Optionally define `readyz()` returning `True`/`False` (or `{"ready": bool}`) to hold the
+service out of a load balancer while a dependency of yours is down.
+
+This default needs no API keys: it echoes WebSocket text messages and logs the other kinds.
+"""
+
+from loguru import logger
+
+from app.arguments import (
+    DailySessionArguments,
+    PipecatSessionArguments,
+    SessionArguments,
+    WebSocketSessionArguments,
+)
+
+
+async def bot(args: SessionArguments) -> None:
+    if isinstance(args, WebSocketSessionArguments):
+        # Echo every text message back until the client disconnects.
+        async for message in args.websocket.iter_text():
+            await args.websocket.send_text(message)
+    elif isinstance(args, DailySessionArguments):
+        # A real voice bot would start a Pipecat pipeline with a DailyTransport here.
+        logger.info("Daily session for room {} with body {}", args.room_url, args.body)
+    elif isinstance(args, PipecatSessionArguments):
+        logger.info("plain session with body {}", args.body)

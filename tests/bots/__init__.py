@@ -1,0 +1,1 @@
+"""Bot modules that the tests load through BOT_MODULE."""

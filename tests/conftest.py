@@ -1,0 +1,52 @@
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from app.bot_loader import load_bot
+from app.config import Settings
+from app.main import create_app
+from tests.bots import recorder
+from tests.server import ServerProcess
+
+
+def make_settings(**values: Any) -> Settings:
+    """Settings from explicit values only: no process environment, no `.env`."""
+    return Settings(_env_file=None, **values)
+
+
+@pytest.fixture
+def client_for() -> Iterator[Callable[..., TestClient]]:
+    """Build an in-process app with the given settings (and bot module) and a client for it,
+    lifespan included."""
+    clients: list[TestClient] = []
+
+    def build(bot_module: str = "tests.bots.recorder", **values: Any) -> TestClient:
+        settings = make_settings(bot_module=bot_module, **values)
+        client = TestClient(create_app(settings, load_bot(bot_module)))
+        client.__enter__()
+        clients.append(client)
+        return client
+
+    recorder.RECORDS.clear()
+    yield build
+    for client in clients:
+        client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def server_for() -> Iterator[Callable[..., ServerProcess]]:
+    """Start the real service as a process; stopped at the end of the test."""
+    servers: list[ServerProcess] = []
+
+    def start(env: dict[str, str] | None = None, wait: bool = True) -> ServerProcess:
+        server = ServerProcess({"BOT_MODULE": "tests.bots.recorder", **(env or {})})
+        servers.append(server)
+        return server.start(wait=wait)
+
+    yield start
+    for server in servers:
+        server.stop()

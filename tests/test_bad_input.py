@@ -1,0 +1,163 @@
+"""Bad input in process: each gets its exact status and message, starts nothing, and the
+service stays healthy."""
+
+import base64
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from tests.bots import recorder
+
+
+def assert_healthy_and_nothing_started(client: TestClient) -> None:
+    assert client.get("/livez").status_code == 200
+    assert client.get("/readyz").status_code == 200
+    assert client.get("/health").json()["activeSessions"] == 0
+    assert recorder.RECORDS == []
+
+
+@pytest.mark.parametrize("route", ["/bot", "/start"])
+def test_malformed_json(client_for, route: str) -> None:
+    client = client_for()
+    response = client.post(route, content=b'{"a": ', headers={"content-type": "application/json"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "invalid_json",
+        "detail": "request body is malformed JSON: Expecting value at position 6",
+    }
+    assert_healthy_and_nothing_started(client)
+
+
+@pytest.mark.parametrize("route", ["/bot", "/start"])
+def test_json_array_body(client_for, route: str) -> None:
+    client = client_for()
+    response = client.post(route, json=[1, 2])
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid_body",
+        "detail": "request body must be a JSON object, got an array",
+    }
+    assert_healthy_and_nothing_started(client)
+
+
+def test_start_body_field_must_be_an_object(client_for) -> None:
+    client = client_for()
+    response = client.post("/start", json={"body": "text"})
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid_request",
+        "detail": "body: Input should be a valid dictionary",
+    }
+    assert_healthy_and_nothing_started(client)
+
+
+@pytest.mark.parametrize("route", ["/bot", "/start"])
+def test_wrong_content_type(client_for, route: str) -> None:
+    client = client_for()
+    response = client.post(route, content=b"a=1", headers={"content-type": "text/plain"})
+    assert response.status_code == 415
+    assert response.json() == {
+        "error": "unsupported_media_type",
+        "detail": "Content-Type must be application/json, got 'text/plain'",
+    }
+    assert_healthy_and_nothing_started(client)
+
+
+@pytest.mark.parametrize("route", ["/bot", "/start"])
+def test_body_over_limit(client_for, route: str) -> None:
+    client = client_for(max_body_bytes=100)
+    response = client.post(route, json={"pad": "x" * 200})
+    assert response.status_code == 413
+    assert response.json() == {
+        "error": "body_too_large",
+        "detail": "request body is larger than MAX_BODY_BYTES (100 bytes)",
+    }
+    assert_healthy_and_nothing_started(client)
+
+
+def test_chunked_body_over_limit(client_for) -> None:
+    client = client_for(max_body_bytes=100)
+
+    def chunks():
+        for _ in range(10):
+            yield b'{"a":"' + b"x" * 20 + b'"}'
+
+    response = client.post("/bot", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert_healthy_and_nothing_started(client)
+
+
+def test_invalid_session_timeout_header(client_for) -> None:
+    client = client_for()
+    response = client.post("/bot", headers={"x-pcc-max-session-seconds": "-3"})
+    assert response.status_code == 422
+    assert response.json() == {
+        "error": "invalid_request",
+        "detail": "x-pcc-max-session-seconds: Input should be greater than 0",
+    }
+    assert_healthy_and_nothing_started(client)
+
+
+def test_wrong_method_and_unknown_route(client_for) -> None:
+    client = client_for()
+    response = client.get("/bot")
+    assert response.status_code == 405
+    assert response.json() == {
+        "error": "method_not_allowed",
+        "detail": "method GET is not allowed on /bot",
+    }
+    response = client.get("/nowhere")
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": "no route GET /nowhere"}
+    assert_healthy_and_nothing_started(client)
+
+
+def refused(client: TestClient, url: str) -> WebSocketDisconnect:
+    with client.websocket_connect(url) as ws, pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_text()
+    return closed.value
+
+
+def test_websocket_invalid_base64(client_for) -> None:
+    client = client_for()
+    closed = refused(client, "/ws?body=%25%25not-base64%25%25")
+    assert (closed.code, closed.reason) == (4400, "query parameter 'body' is not valid base64")
+    assert_healthy_and_nothing_started(client)
+
+
+def test_websocket_base64_of_non_json(client_for) -> None:
+    client = client_for()
+    encoded = base64.b64encode(b"hello there").decode()
+    closed = refused(client, f"/ws?body={encoded}")
+    assert closed.code == 4400
+    assert closed.reason == "decoded 'body' is malformed JSON: Expecting value at position 0"
+    assert_healthy_and_nothing_started(client)
+
+
+def test_websocket_base64_of_json_array(client_for) -> None:
+    client = client_for()
+    closed = refused(client, f"/ws?body={base64.b64encode(b'[1]').decode()}")
+    assert (closed.code, closed.reason) == (
+        4422,
+        "decoded 'body' must be a JSON object, got an array",
+    )
+    assert_healthy_and_nothing_started(client)
+
+
+def test_websocket_body_and_session_id_together(client_for) -> None:
+    client = client_for()
+    closed = refused(client, "/ws?body=e30&session_id=x")
+    assert (closed.code, closed.reason) == (4400, "send either 'body' or 'session_id', not both")
+    assert_healthy_and_nothing_started(client)
+
+
+def test_websocket_body_over_limit(client_for) -> None:
+    client = client_for(max_body_bytes=30)
+    encoded = base64.b64encode(b'{"pad": "' + b"x" * 100 + b'"}').decode()
+    closed = refused(client, f"/ws?body={encoded}")
+    assert (closed.code, closed.reason) == (
+        4413,
+        "request body is larger than MAX_BODY_BYTES (30 bytes)",
+    )
+    assert_healthy_and_nothing_started(client)

@@ -1,0 +1,73 @@
+import pytest
+
+from app.config import SessionMode, SettingsError, load_settings
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+    for name in (
+        "SESSION_MODE",
+        "MAX_SESSIONS",
+        "PORT",
+        "API_KEY",
+        "DAILY_API_KEY",
+        "LOG_LEVEL",
+        "LOG_FORMAT",
+        "BOT_MODULE",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+
+
+def test_defaults_match_the_spec() -> None:
+    s = load_settings()
+    assert s.session_mode is SessionMode.AUTO
+    assert (s.bot_module, s.host, s.port) == ("bot", "0.0.0.0", 8080)
+    assert (s.max_sessions, s.session_timeout_secs, s.drain_timeout_secs) == (10, 7200, 300)
+    assert s.max_body_bytes == 65536
+    assert s.api_key is None and s.daily_api_key is None
+    assert (s.log_level, s.log_format) == ("INFO", "text")
+    assert s.daily_api_url == "https://api.daily.co/v1"
+
+
+def test_invalid_session_mode_names_the_variable_and_allowed_values(monkeypatch) -> None:
+    monkeypatch.setenv("SESSION_MODE", "telepathy")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value) == (
+        "invalid configuration: SESSION_MODE: Input should be 'auto', 'pipecat', 'daily' or "
+        "'websocket' (got 'telepathy')"
+    )
+
+
+def test_max_sessions_below_one_is_refused(monkeypatch) -> None:
+    monkeypatch.setenv("MAX_SESSIONS", "0")
+    with pytest.raises(SettingsError, match="MAX_SESSIONS: Input should be greater than or equal"):
+        load_settings()
+
+
+def test_dotenv_is_read_and_the_real_environment_wins(monkeypatch, tmp_path) -> None:
+    (tmp_path / ".env").write_text("SESSION_MODE=websocket\nMAX_SESSIONS=3\n")
+    monkeypatch.setenv("MAX_SESSIONS", "5")
+    s = load_settings()
+    assert s.session_mode is SessionMode.WEBSOCKET
+    assert s.max_sessions == 5
+
+
+def test_empty_secret_means_unset(monkeypatch) -> None:
+    monkeypatch.setenv("API_KEY", "")
+    monkeypatch.setenv("DAILY_API_KEY", "  ")
+    s = load_settings()
+    assert s.api_key is None and s.daily_api_key is None
+
+
+def test_secret_values_are_not_echoed_in_errors_or_repr(monkeypatch) -> None:
+    monkeypatch.setenv("API_KEY", "sk-very-secret")
+    assert "sk-very-secret" not in repr(load_settings())
+
+
+def test_mode_and_log_level_are_case_insensitive(monkeypatch) -> None:
+    monkeypatch.setenv("SESSION_MODE", "Daily")
+    monkeypatch.setenv("LOG_LEVEL", "debug")
+    s = load_settings()
+    assert s.session_mode is SessionMode.DAILY and s.log_level == "DEBUG"

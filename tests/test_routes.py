@@ -1,0 +1,321 @@
+"""In-process tests of every route and session mode."""
+
+import base64
+import json
+import time
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
+
+from tests.bots import recorder
+
+ROOM = {"x-daily-room-url": "https://example.daily.co/r1", "x-daily-room-token": "bot-token-1"}
+
+
+def b64(obj: Any) -> str:
+    return base64.b64encode(json.dumps(obj).encode()).decode()
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.01)
+    raise AssertionError("condition not met in time")
+
+
+# -- probes -------------------------------------------------------------------------------
+
+
+def test_livez_readyz_health(client_for) -> None:
+    client: TestClient = client_for(session_mode="daily", max_sessions=7)
+    assert client.get("/livez").json() == {"status": "ok"}
+    assert client.get("/readyz").json() == {"status": "ready"}
+    assert client.get("/health").json() == {
+        "status": "ok",
+        "mode": "daily",
+        "activeSessions": 0,
+        "maxSessions": 7,
+        "draining": False,
+        "version": "0.1.0",
+    }
+
+
+def test_readyz_follows_bot_readyz(client_for) -> None:
+    client = client_for(bot_module="tests.bots.not_ready")
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"error": "not_ready", "detail": "bot readyz() reported not ready"}
+    assert client.get("/livez").status_code == 200
+
+
+# -- auto mode ----------------------------------------------------------------------------
+
+
+def test_bot_with_room_headers_is_a_daily_session(client_for) -> None:
+    client = client_for()
+    response = client.post(
+        "/bot", json={"user": "ada"}, headers={**ROOM, "x-daily-session-id": "pcc-123"}
+    )
+    assert response.status_code == 200 and response.json() == {}
+    assert [
+        {
+            "class": "DailySessionArguments",
+            "session_id": "pcc-123",
+            "body": {"user": "ada"},
+            "room_url": ROOM["x-daily-room-url"],
+            "token": ROOM["x-daily-room-token"],
+        }
+    ] == recorder.RECORDS
+
+
+def test_bot_without_room_is_a_plain_session_with_generated_id(client_for) -> None:
+    client = client_for()
+    assert client.post("/bot").json() == {}
+    (record,) = recorder.RECORDS
+    assert record["class"] == "PipecatSessionArguments"
+    assert record["body"] == {}
+    assert len(record["session_id"]) == 36  # a UUID4 string
+
+
+def test_start_plain_session_returns_201_with_session_id(client_for) -> None:
+    client = client_for()
+    response = client.post("/start", json={"body": {"k": "v"}})
+    assert response.status_code == 201
+    session_id = response.json()["sessionId"]
+    assert response.json() == {"sessionId": session_id}
+    wait_for(lambda: len(recorder.RECORDS) == 1)
+    assert recorder.RECORDS[0] == {
+        "class": "PipecatSessionArguments",
+        "session_id": session_id,
+        "body": {"k": "v"},
+    }
+
+
+def test_start_with_caller_room_is_daily(client_for) -> None:
+    client = client_for()
+    response = client.post(
+        "/start", json={"room_url": "https://example.daily.co/r2", "token": "t2", "body": {}}
+    )
+    assert response.status_code == 201
+    assert response.json()["dailyRoom"] == "https://example.daily.co/r2"
+    wait_for(lambda: len(recorder.RECORDS) == 1)
+    assert recorder.RECORDS[0]["class"] == "DailySessionArguments"
+    assert recorder.RECORDS[0]["token"] == "t2"
+
+
+def test_websocket_with_base64_body_echoes(client_for) -> None:
+    client = client_for()
+    with client.websocket_connect(f"/ws?body={b64({'lang': 'en'})}") as ws:
+        first = ws.receive_json()
+        assert first["class"] == "WebSocketSessionArguments"
+        assert first["body"] == {"lang": "en"}
+        ws.send_text("hello")
+        assert ws.receive_text() == "hello"
+
+
+def test_websocket_urlsafe_unpadded_body_is_accepted(client_for) -> None:
+    client = client_for()
+    encoded = base64.urlsafe_b64encode(json.dumps({"q": "??>>"}).encode()).decode().rstrip("=")
+    with client.websocket_connect(f"/ws?body={encoded}") as ws:
+        assert ws.receive_json()["body"] == {"q": "??>>"}
+
+
+def test_websocket_without_body_gets_empty_object(client_for) -> None:
+    client = client_for()
+    with client.websocket_connect("/ws") as ws:
+        assert ws.receive_json()["body"] == {}
+
+
+def test_websocket_closed_when_bot_returns(client_for) -> None:
+    client = client_for()
+    with client.websocket_connect(f"/ws?body={b64({'close': True})}") as ws:
+        ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 1000
+
+
+def test_websocket_bot_failure_closes_1011_and_service_stays_ready(client_for) -> None:
+    client = client_for()
+    with client.websocket_connect(f"/ws?body={b64({'raise': 'kaboom'})}") as ws:
+        ws.receive_json()
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 1011
+        assert closed.value.reason == "bot raised an exception"
+    assert client.get("/readyz").status_code == 200
+
+
+# -- websocket mode -----------------------------------------------------------------------
+
+
+def test_websocket_mode_start_announces_and_ws_joins(client_for) -> None:
+    client = client_for(session_mode="websocket")
+    response = client.post("/start", json={"body": {"room": "lobby"}})
+    assert response.status_code == 201
+    session_id = response.json()["sessionId"]
+    assert response.json()["wsUrl"] == f"ws://testserver/ws?session_id={session_id}"
+    listed = client.get(f"/sessions/{session_id}").json()
+    assert (listed["state"], listed["kind"]) == ("pending", "websocket")
+    with client.websocket_connect(f"/ws?session_id={session_id}") as ws:
+        first = ws.receive_json()
+        assert first == {
+            "class": "WebSocketSessionArguments",
+            "session_id": session_id,
+            "body": {"room": "lobby"},
+        }
+        assert client.get(f"/sessions/{session_id}").json()["state"] == "running"
+
+
+def test_websocket_mode_refuses_http_bot(client_for) -> None:
+    client = client_for(session_mode="websocket")
+    response = client.post("/bot", json={})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "mode_mismatch",
+        "detail": "SESSION_MODE=websocket serves WebSocket sessions only: connect to /ws "
+        "(POST /start without a room announces one)",
+    }
+    assert client.post("/start", json={"createDailyRoom": True}).status_code == 400
+    assert recorder.RECORDS == []
+
+
+def test_joining_an_unknown_session_is_refused(client_for) -> None:
+    client = client_for(session_mode="websocket")
+    with (
+        client.websocket_connect("/ws?session_id=nope") as ws,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        ws.receive_text()
+    assert closed.value.code == 4404
+    assert closed.value.reason == "no announced session nope"
+
+
+def test_announced_session_expires_when_nobody_connects(client_for) -> None:
+    client = client_for(session_mode="websocket", pending_session_timeout_secs=0.2)
+    session_id = client.post("/start").json()["sessionId"]
+    wait_for(lambda: client.get(f"/sessions/{session_id}").status_code == 404)
+    assert client.get("/health").json()["activeSessions"] == 0
+
+
+# -- pipecat and daily modes --------------------------------------------------------------
+
+
+def test_pipecat_mode_refuses_rooms_and_websockets(client_for) -> None:
+    client = client_for(session_mode="pipecat")
+    response = client.post("/bot", headers=ROOM)
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "mode_mismatch",
+        "detail": "SESSION_MODE=pipecat serves plain sessions only; this request asks for a "
+        "Daily room",
+    }
+    with client.websocket_connect("/ws") as ws, pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_text()
+    assert closed.value.code == 4400
+    assert closed.value.reason == "SESSION_MODE=pipecat does not serve WebSocket sessions"
+    assert client.post("/bot").json() == {}
+    assert [r["class"] for r in recorder.RECORDS] == ["PipecatSessionArguments"]
+
+
+def test_daily_mode_without_room_or_key_says_what_is_needed(client_for) -> None:
+    client = client_for(session_mode="daily")
+    response = client.post("/bot")
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "daily_room_required",
+        "detail": "a Daily session needs a room: send x-daily-room-url and x-daily-room-token, "
+        "or set DAILY_API_KEY so the service creates one",
+    }
+    response = client.post("/start", json={})
+    assert response.json()["detail"] == (
+        "a Daily session needs a room: send room_url and token, or set DAILY_API_KEY so the "
+        "service creates one"
+    )
+    with client.websocket_connect("/ws") as ws, pytest.raises(WebSocketDisconnect) as closed:
+        ws.receive_text()
+    assert closed.value.reason == "SESSION_MODE=daily does not serve WebSocket sessions"
+    assert recorder.RECORDS == []
+
+
+def test_daily_mode_with_room_headers_runs(client_for) -> None:
+    client = client_for(session_mode="daily")
+    assert client.post("/bot", headers=ROOM).status_code == 200
+    assert recorder.RECORDS[0]["class"] == "DailySessionArguments"
+
+
+def test_half_a_room_is_refused(client_for) -> None:
+    client = client_for()
+    response = client.post("/bot", headers={"x-daily-room-url": "https://example.daily.co/x"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "incomplete_room",
+        "detail": "a Daily room needs both x-daily-room-url and x-daily-room-token; "
+        "x-daily-room-token is missing",
+    }
+
+
+# -- sessions -----------------------------------------------------------------------------
+
+
+def test_sessions_lists_running_sessions(client_for) -> None:
+    client = client_for()
+    session_id = client.post("/start", json={"body": {"sleep": 30}}).json()["sessionId"]
+    listing = client.get("/sessions").json()["sessions"]
+    assert [s["sessionId"] for s in listing] == [session_id]
+    one = client.get(f"/sessions/{session_id}").json()
+    assert set(one) == {"sessionId", "kind", "state", "startedAt", "ageSecs"}
+    assert (one["kind"], one["state"]) == ("pipecat", "running")
+    assert client.get("/health").json()["activeSessions"] == 1
+
+
+def test_unknown_session_id_is_404(client_for) -> None:
+    client = client_for()
+    response = client.get("/sessions/not-a-session")
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": "unknown_session",
+        "detail": "no active session not-a-session",
+    }
+
+
+def test_duplicate_session_id_is_409(client_for) -> None:
+    client = client_for()
+    client.post("/start", json={"body": {"sleep": 30}})
+    session_id = client.get("/sessions").json()["sessions"][0]["sessionId"]
+    response = client.post("/bot", headers={"x-daily-session-id": session_id})
+    assert response.status_code == 409
+    assert response.json() == {
+        "error": "session_exists",
+        "detail": f"session {session_id} is already active",
+    }
+
+
+def test_bot_failure_answers_500_and_service_stays_ready(client_for) -> None:
+    client = client_for()
+    response = client.post("/bot", json={"raise": "boom"}, headers={"x-daily-session-id": "s-f"})
+    assert response.status_code == 500
+    assert response.json() == {
+        "error": "bot_failed",
+        "detail": "bot() raised an exception; session s-f failed (the service log has the "
+        "traceback)",
+    }
+    assert client.get("/readyz").status_code == 200
+    assert client.post("/bot").status_code == 200
+
+
+def test_openapi_lists_every_route(client_for) -> None:
+    paths = set(client_for().get("/openapi.json").json()["paths"])
+    assert {
+        "/livez",
+        "/readyz",
+        "/health",
+        "/start",
+        "/bot",
+        "/sessions",
+        "/sessions/{session_id}",
+    } <= paths
