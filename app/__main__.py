@@ -1,17 +1,17 @@
-"""`python -m app`: load settings and `.env`, configure logging, load the bot, run uvicorn."""
+"""`python -m app`: load settings and `.env`, configure logging, load the bot, serve until a
+signal drains the service."""
 
 from __future__ import annotations
 
 import sys
 
-import uvicorn
-from fastapi import FastAPI
 from loguru import logger
 
 from app.bot_loader import BotLoadError
-from app.config import Settings, SettingsError, load_settings
+from app.config import SettingsError, load_settings
 from app.logs import configure_logging
 from app.main import create_app
+from app.server import build_server
 
 
 def main() -> int:
@@ -34,24 +34,12 @@ def main() -> int:
         settings.host,
         settings.port,
     )
-    server = uvicorn.Server(_uvicorn_config(app, settings))
+    server = build_server(app, settings)
     server.run()
+    if not server.started:
+        logger.error("cannot start: the server failed to start (see above)")
+        return 1
     return 0
-
-
-def _uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
-    return uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_config=None,  # logging is ours: app.logs routes uvicorn through loguru
-        access_log=settings.access_log,
-        loop="auto",  # uvloop where installed
-        http="auto",
-        ws="auto",
-        lifespan="on",
-        server_header=False,
-    )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import sys
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +79,14 @@ def _skip_probes(record: logging.LogRecord) -> bool:
     return True
 
 
+_SECRET_QUERY = re.compile(r"([?&]token=)[^&\s\"]*")
+
+
+def redact(message: str) -> str:
+    """Hide a `?token=` value (a WebSocket's API key) in a logged URL."""
+    return _SECRET_QUERY.sub(r"\1[redacted]", message) if "token=" in message else message
+
+
 class _InterceptHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -85,7 +94,7 @@ class _InterceptHandler(logging.Handler):
         except ValueError:
             level = record.levelno
         logger.opt(depth=0, exception=record.exc_info).bind(logger_name=record.name).log(
-            level, record.getMessage()
+            level, redact(record.getMessage())
         )
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -24,6 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 from app.arguments import SessionArguments
 from app.bot_loader import Bot
 from app.errors import ApiError
+from app.metrics import SessionMetrics
 
 
 class SessionKind(StrEnum):
@@ -62,6 +62,8 @@ class Session:
     task: asyncio.Task[SessionState] | None = None
     end_reason: str = ""
     expiry: asyncio.TimerHandle | None = None
+    counted: bool = False  # counted as started (and active) in the metrics
+    start_clock: float = field(default_factory=time.monotonic)  # for the start latency
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -73,9 +75,6 @@ class Session:
         }
 
 
-SessionListener = Callable[[Session], None]
-
-
 class SessionManager:
     def __init__(
         self,
@@ -84,8 +83,15 @@ class SessionManager:
         max_sessions: int,
         session_timeout_secs: float,
         pending_timeout_secs: float,
+        metrics: SessionMetrics | None = None,
     ) -> None:
         self._bot = bot
+        self.metrics = metrics or SessionMetrics()
+        for kind in SessionKind:
+            self.metrics.started.labels(kind.value)
+            self.metrics.active.labels(kind.value)
+            for state in FINAL_STATES:
+                self.metrics.finished.labels(kind.value, state.value)
         self._max = max_sessions
         self._timeout = session_timeout_secs
         self._pending_timeout = pending_timeout_secs
@@ -93,8 +99,6 @@ class SessionManager:
         self._draining = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self.on_finished: list[SessionListener] = []
-        self.on_rejected: list[Callable[[SessionKind, str], None]] = []
 
     # -- queries ---------------------------------------------------------------------------
 
@@ -160,6 +164,7 @@ class SessionManager:
         """Keep a reserved WebSocket session waiting for its connection, for a while."""
         loop = asyncio.get_running_loop()
         session.expiry = loop.call_later(self._pending_timeout, self._expire, session)
+        self._count_started(session)
 
     def claim(self, session_id: str) -> Session:
         """Hand an announced session to the WebSocket that names it."""
@@ -170,6 +175,7 @@ class SessionManager:
             raise ApiError(409, "session_taken", f"session {session_id} is already connected")
         session.expiry.cancel()
         session.expiry = None
+        session.start_clock = time.monotonic()
         return session
 
     def release(self, session: Session) -> None:
@@ -183,11 +189,15 @@ class SessionManager:
     def start(self, session: Session, args: SessionArguments) -> asyncio.Task[SessionState]:
         """Run the bot for a reserved session in the session's own task."""
         session.state = SessionState.RUNNING
+        self._count_started(session)
         session.task = asyncio.create_task(self._run(session, args), name=f"session-{session.id}")
         return session.task
 
     async def _run(self, session: Session, args: SessionArguments) -> SessionState:
         with logger.contextualize(session_id=session.id):
+            self.metrics.start_latency.labels(session.kind.value).observe(
+                time.monotonic() - session.start_clock
+            )
             logger.info(
                 "session started kind={} timeout={}s",
                 session.kind.value,
@@ -213,6 +223,11 @@ class SessionManager:
                 session.end_reason = "client disconnected"
             except Exception:
                 state = self._failed(session)
+            if state in (SessionState.TIMED_OUT, SessionState.CANCELLED) and not self._bot.is_async:
+                logger.warning(
+                    "a plain (sync) bot cannot be interrupted: its slot is released now and its "
+                    "thread runs until bot() returns"
+                )
             self._finish(session, state)
             return state
 
@@ -241,8 +256,16 @@ class SessionManager:
             duration,
             suffix,
         )
-        for listener in self.on_finished:
-            listener(session)
+        kind = session.kind.value
+        self.metrics.active.labels(kind).dec()
+        self.metrics.finished.labels(kind, state.value).inc()
+        self.metrics.duration.labels(kind).observe(duration)
+
+    def _count_started(self, session: Session) -> None:
+        if not session.counted:
+            session.counted = True
+            self.metrics.started.labels(session.kind.value).inc()
+            self.metrics.active.labels(session.kind.value).inc()
 
     def _remove(self, session: Session) -> None:
         if self._sessions.get(session.id) is session:
@@ -251,8 +274,10 @@ class SessionManager:
             self._idle.set()
 
     def _reject(self, kind: SessionKind, reason: str) -> None:
-        for listener in self.on_rejected:
-            listener(kind, reason)
+        self.metrics.rejected.labels(kind.value, reason).inc()
+
+    def count_unauthorized(self) -> None:
+        self.metrics.rejected.labels("unknown", "unauthorized").inc()
 
     # -- ending ----------------------------------------------------------------------------
 

@@ -260,3 +260,11 @@ def test_json_logs_are_one_object_per_line_and_probes_not_logged(server_for) -> 
         "session started kind=pipecat timeout=7200s",
         "recorder bot entered",
     ]
+
+
+def test_access_log_can_be_turned_off(server_for) -> None:
+    server = server_for({"ACCESS_LOG": "false"})
+    httpx.post(f"{server.url}/bot", headers={"x-daily-session-id": "quiet-1"})
+    log = server.log()
+    assert "session completed kind=pipecat" in log
+    assert "uvicorn.access" not in log

@@ -319,3 +319,46 @@ def test_openapi_lists_every_route(client_for) -> None:
         "/sessions",
         "/sessions/{session_id}",
     } <= paths
+
+
+# -- lifecycle in process -----------------------------------------------------------------
+
+
+def test_sync_bot_past_timeout_releases_its_slot_at_once(client_for) -> None:
+    client = client_for(bot_module="tests.bots.sync_sleeper", session_timeout_secs=0.3)
+    started = time.monotonic()
+    response = client.post("/bot", json={"sleep": 3}, headers={"x-daily-session-id": "sync-1"})
+    assert time.monotonic() - started < 2.5  # answered at the limit, not when the thread ends
+    assert response.status_code == 504
+    assert response.json() == {
+        "error": "session_timed_out",
+        "detail": "session sync-1: session exceeded its limit of 0.3s",
+    }
+    assert client.get("/health").json()["activeSessions"] == 0
+    assert client.get("/readyz").status_code == 200
+
+
+def test_cancel_an_announced_websocket_session(client_for) -> None:
+    client = client_for(session_mode="websocket")
+    session_id = client.post("/start").json()["sessionId"]
+    assert client.delete(f"/sessions/{session_id}").status_code == 202
+    assert client.get(f"/sessions/{session_id}").status_code == 404
+    with (
+        client.websocket_connect(f"/ws?session_id={session_id}") as ws,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        ws.receive_text()
+    assert closed.value.code == 4404
+
+
+def test_readyz_is_503_while_full_and_200_after(client_for) -> None:
+    client = client_for(max_sessions=1)
+    session_id = client.post("/start", json={"body": {"sleep": 30}}).json()["sessionId"]
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"error": "not_ready", "detail": "at capacity: 1/1 sessions"}
+    assert client.get("/health").json()["status"] == "full"
+    refused = client.post("/bot")
+    assert (refused.status_code, refused.headers["retry-after"]) == (429, "1")
+    client.delete(f"/sessions/{session_id}")
+    wait_for(lambda: client.get("/readyz").status_code == 200)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__
 from app.errors import ErrorBody, error_response
@@ -54,3 +55,13 @@ async def health(request: Request) -> JSONResponse:
             "version": __version__,
         }
     )
+
+
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics: sessions by kind and state, durations, start latency",
+    response_class=Response,
+    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+)
+async def metrics(request: Request) -> Response:
+    return Response(services(request).manager.metrics.render(), media_type=CONTENT_TYPE_LATEST)

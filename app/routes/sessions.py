@@ -4,22 +4,24 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Path, Request
+from fastapi import APIRouter, Depends, Header, Path, Request
 from fastapi.responses import JSONResponse
 
 from app.arguments import DailySessionArguments, PipecatSessionArguments, SessionArguments
+from app.auth import require_api_key
 from app.errors import ApiError, ErrorBody, error_response
 from app.modes import Room, http_kind, room_from
 from app.payloads import StartRequest, parse_start_request, read_json_object
 from app.sessions import MAX_SESSION_ID_LENGTH, Session, SessionKind, SessionState
 from app.state import Services, services
 
-router = APIRouter(tags=["sessions"])
+router = APIRouter(tags=["sessions"], dependencies=[Depends(require_api_key)])
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     code: {"model": ErrorBody, "description": text}
     for code, text in {
         400: "Invalid JSON, or a request the session mode does not serve.",
+        401: "API_KEY is set and the request lacks it (Authorization: Bearer <key>).",
         413: "Body larger than MAX_BODY_BYTES.",
         415: "Content-Type is not application/json.",
         422: "Body is valid JSON but not an acceptable object.",
@@ -137,15 +139,30 @@ async def list_sessions(request: Request) -> JSONResponse:
     return JSONResponse({"sessions": [s.describe() for s in services(request).manager.sessions()]})
 
 
+_SESSION_ID = Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]
+_UNKNOWN: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No active session with this id."}
+}
+
+
 @router.get(
     "/sessions/{session_id}",
     summary="One active session",
-    responses={404: {"model": ErrorBody, "description": "No active session with this id."}},
+    responses=_UNKNOWN,
 )
-async def get_session(
-    request: Request, session_id: Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]
-) -> JSONResponse:
+async def get_session(request: Request, session_id: _SESSION_ID) -> JSONResponse:
     session = services(request).manager.get(session_id)
     if session is None:
         raise ApiError(404, "unknown_session", f"no active session {session_id}")
     return JSONResponse(session.describe())
+
+
+@router.delete(
+    "/sessions/{session_id}",
+    status_code=202,
+    summary="Cancel a session; it ends as cancelled",
+    responses=_UNKNOWN,
+)
+async def cancel_session(request: Request, session_id: _SESSION_ID) -> JSONResponse:
+    session = services(request).manager.cancel(session_id)
+    return JSONResponse({"sessionId": session.id, "state": "cancelling"}, status_code=202)

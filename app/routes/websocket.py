@@ -8,6 +8,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketState
 
 from app.arguments import WebSocketSessionArguments
+from app.auth import check_api_key
 from app.errors import ApiError
 from app.modes import check_websocket_allowed
 from app.payloads import decode_ws_body
@@ -32,6 +33,7 @@ async def websocket_session(
 ) -> None:
     svc = services(websocket)
     try:
+        check_api_key(websocket)
         check_websocket_allowed(svc.settings.session_mode)
         if session_id is not None and body is not None:
             raise ApiError(400, "bad_request", "send either 'body' or 'session_id', not both")

@@ -1,0 +1,57 @@
+"""Prometheus metrics for sessions, in a registry of the app's own (so several apps in one
+process, as in tests, never share counters)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, float("inf"))
+LATENCY_BUCKETS = (
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20,
+    float("inf"),
+)  # fmt: skip
+
+
+class SessionMetrics:
+    """Counters behind `/metrics`; the session manager is their only writer."""
+
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        self.started = Counter(
+            "botdock_sessions_started",
+            "Sessions whose bot was started (or WebSocket session announced).",
+            ["kind"],
+            registry=self.registry,
+        )
+        self.active = Gauge(
+            "botdock_sessions_active", "Sessions running now.", ["kind"], registry=self.registry
+        )
+        self.finished = Counter(
+            "botdock_sessions_finished",
+            "Sessions ended, by final state: completed, failed, timed_out, cancelled.",
+            ["kind", "state"],
+            registry=self.registry,
+        )
+        self.rejected = Counter(
+            "botdock_sessions_rejected",
+            "Session starts refused: capacity, draining, duplicate_id, unauthorized.",
+            ["kind", "reason"],
+            registry=self.registry,
+        )
+        self.duration = Histogram(
+            "botdock_session_duration_seconds",
+            "Session duration from start to final state.",
+            ["kind"],
+            buckets=DURATION_BUCKETS,
+            registry=self.registry,
+        )
+        self.start_latency = Histogram(
+            "botdock_session_start_latency_seconds",
+            "From the session's slot being reserved to bot() being called.",
+            ["kind"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,394 @@
+"""Capacity, timeouts, cancellation, drain and metrics against the real process, with real
+signals."""
+
+import asyncio
+import base64
+import json
+import re
+import signal
+import time
+
+import httpx
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from tests.metrics import scrape, value
+
+
+def b64(obj: object) -> str:
+    return base64.b64encode(json.dumps(obj).encode()).decode()
+
+
+async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if await predicate():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def final_states(log: str) -> dict[str, str]:
+    """session id -> final state, from the one line each session logs when it ends."""
+    pattern = re.compile(
+        r"\| ([^ |]+) \| app\.sessions \| session (completed|failed|timed_out|"
+        r"cancelled) kind="
+    )
+    return {m.group(1): m.group(2) for m in pattern.finditer(log)}
+
+
+def test_burst_over_capacity_gets_exactly_max_sessions(server_for) -> None:
+    server = server_for({"MAX_SESSIONS": "5"})
+
+    async def scenario() -> None:
+        limits = httpx.Limits(max_connections=100)
+        async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=10) as client:
+            responses = await asyncio.gather(
+                *(client.post("/start", json={"body": {"sleep": 1.5}}) for _ in range(25))
+            )
+            statuses = sorted(r.status_code for r in responses)
+            assert statuses == [201] * 5 + [429] * 20
+            for r in responses:
+                if r.status_code == 429:
+                    assert r.headers["retry-after"] == "1"
+                    assert r.json() == {
+                        "error": "at_capacity",
+                        "detail": "all 5 session slots are in use (MAX_SESSIONS); retry shortly",
+                    }
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json() == {"error": "not_ready", "detail": "at capacity: 5/5 sessions"}
+            async with connect(f"{server.ws_url}/ws") as ws:  # a WebSocket over capacity
+                with pytest.raises(ConnectionClosed) as closed:
+                    await ws.recv()
+            assert closed.value.rcvd is not None
+            assert closed.value.rcvd.code == 4429
+            assert closed.value.rcvd.reason == (
+                "all 5 session slots are in use (MAX_SESSIONS); retry shortly"
+            )
+
+            async def ready_again() -> bool:
+                return (await client.get("/readyz")).status_code == 200
+
+            await wait_until(ready_again)
+
+    asyncio.run(scenario())
+    samples = scrape(server.url)
+    assert value(samples, "botdock_sessions_started_total", kind="pipecat") == 5
+    assert (
+        value(samples, "botdock_sessions_rejected_total", kind="pipecat", reason="capacity") == 20
+    )
+    assert (
+        value(samples, "botdock_sessions_rejected_total", kind="websocket", reason="capacity") == 1
+    )
+    assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="completed") == 5
+
+
+def test_session_past_timeout_is_cancelled_and_counted(server_for) -> None:
+    server = server_for({"SESSION_TIMEOUT_SECS": "0.5"})
+    started = time.monotonic()
+    response = httpx.post(
+        f"{server.url}/bot", json={"sleep": 30}, headers={"x-daily-session-id": "slow-1"}
+    )
+    elapsed = time.monotonic() - started
+    assert response.status_code == 504
+    assert response.json() == {
+        "error": "session_timed_out",
+        "detail": "session slow-1: session exceeded its limit of 0.5s",
+    }
+    assert elapsed < 5
+    samples = scrape(server.url)
+    assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="timed_out") == 1
+    assert value(samples, "botdock_sessions_active", kind="pipecat") == 0
+    assert final_states(server.log()) == {"slow-1": "timed_out"}
+
+
+def test_smaller_pcc_max_session_seconds_wins(server_for) -> None:
+    server = server_for({"SESSION_TIMEOUT_SECS": "60"})
+    response = httpx.post(
+        f"{server.url}/bot",
+        json={"sleep": 30},
+        headers={"x-daily-session-id": "pcc-limit", "x-pcc-max-session-seconds": "0.3"},
+    )
+    assert response.status_code == 504
+    assert response.json()["detail"] == "session pcc-limit: session exceeded its limit of 0.3s"
+
+
+async def test_websocket_past_timeout_is_closed_with_reason(server_for) -> None:
+    server = server_for({"SESSION_TIMEOUT_SECS": "0.5"})
+    async with connect(f"{server.ws_url}/ws") as ws:
+        await ws.recv()  # the recorder's greeting; then it waits for messages
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.recv()
+    assert closed.value.rcvd is not None
+    assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+        4408,
+        "session exceeded its limit of 0.5s",
+    )
+    samples = scrape(server.url)
+    assert (
+        value(samples, "botdock_sessions_finished_total", kind="websocket", state="timed_out") == 1
+    )
+
+
+async def test_cancel_http_and_websocket_sessions(server_for) -> None:
+    server = server_for()
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        session_id = (await client.post("/start", json={"body": {"sleep": 30}})).json()["sessionId"]
+        response = await client.delete(f"/sessions/{session_id}")
+        assert response.status_code == 202
+        assert response.json() == {"sessionId": session_id, "state": "cancelling"}
+
+        async with connect(f"{server.ws_url}/ws") as ws:
+            greeting = json.loads(await ws.recv())
+            ws_id = greeting["session_id"]
+            assert (await client.delete(f"/sessions/{ws_id}")).status_code == 202
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (1001, "cancelled by request")
+
+        missing = await client.delete("/sessions/no-such-session")
+        assert missing.status_code == 404
+        assert missing.json() == {
+            "error": "unknown_session",
+            "detail": "no active session no-such-session",
+        }
+
+        async def none_active() -> bool:
+            return (await client.get("/health")).json()["activeSessions"] == 0
+
+        await wait_until(none_active)
+    assert final_states(server.log()) == {session_id: "cancelled", ws_id: "cancelled"}
+    samples = scrape(server.url)
+    assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="cancelled") == 1
+    assert (
+        value(samples, "botdock_sessions_finished_total", kind="websocket", state="cancelled") == 1
+    )
+
+
+def test_metrics_match_what_the_test_did(server_for) -> None:
+    server = server_for()
+    httpx.post(f"{server.url}/bot", json={})
+    httpx.post(f"{server.url}/bot", json={})
+    httpx.post(f"{server.url}/bot", json={"raise": "x"})
+    httpx.post(
+        f"{server.url}/bot",
+        headers={"x-daily-room-url": "https://a.daily.co/r", "x-daily-room-token": "t"},
+    )
+    httpx.post(f"{server.url}/bot", headers={"x-daily-session-id": "dup"}, json={"sleep": 0})
+    samples = scrape(server.url)
+    assert value(samples, "botdock_sessions_started_total", kind="pipecat") == 4
+    assert value(samples, "botdock_sessions_started_total", kind="daily") == 1
+    assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="completed") == 3
+    assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="failed") == 1
+    assert value(samples, "botdock_sessions_finished_total", kind="daily", state="completed") == 1
+    assert value(samples, "botdock_session_duration_seconds_count", kind="pipecat") == 4
+    assert value(samples, "botdock_session_start_latency_seconds_count", kind="pipecat") == 4
+    assert value(samples, "botdock_sessions_active", kind="pipecat") == 0
+
+
+# -- drain --------------------------------------------------------------------------------
+
+
+def test_sigterm_drains_then_exits_zero(server_for) -> None:
+    server = server_for({"DRAIN_TIMEOUT_SECS": "2"})
+
+    async def scenario() -> float:
+        async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
+            long_id = (await client.post("/start", json={"body": {"sleep": 60}})).json()[
+                "sessionId"
+            ]
+            short = [
+                asyncio.create_task(
+                    client.post(
+                        "/bot", json={"sleep": 1}, headers={"x-daily-session-id": f"short-{i}"}
+                    )
+                )
+                for i in range(2)
+            ]
+
+            async def all_running() -> bool:
+                return (await client.get("/health")).json()["activeSessions"] == 3
+
+            await wait_until(all_running)
+            sent = time.monotonic()
+            server.signal(signal.SIGTERM)
+
+            async def draining() -> bool:
+                return (await client.get("/health")).json()["draining"]
+
+            await wait_until(draining)
+            refused = await client.post("/start", json={})
+            assert refused.status_code == 503
+            assert refused.json() == {
+                "error": "draining",
+                "detail": "the service is shutting down and accepts no new sessions",
+            }
+            ready = await client.get("/readyz")
+            assert (ready.status_code, ready.json()["detail"]) == (
+                503,
+                "draining: the service is shutting down",
+            )
+            for task in short:  # in-flight POST /bot calls get their answer
+                response = await task
+                assert (response.status_code, response.json()) == (200, {})
+            assert long_id
+        exit_code = await asyncio.to_thread(server.wait, 20)
+        assert exit_code == 0
+        return time.monotonic() - sent
+
+    elapsed = asyncio.run(scenario())
+    assert 1.5 < elapsed < 10  # the long session was cut at DRAIN_TIMEOUT_SECS, not before
+    states = final_states(server.log())
+    assert states.pop("short-0") == "completed"
+    assert states.pop("short-1") == "completed"
+    assert list(states.values()) == ["cancelled"]
+    assert "(drain timeout reached)" in server.log()
+    print(f"\nSIGTERM to exit: {elapsed:.2f}s with DRAIN_TIMEOUT_SECS=2")
+
+
+def test_second_sigterm_exits_at_once(server_for) -> None:
+    server = server_for({"DRAIN_TIMEOUT_SECS": "60"})
+    httpx.post(f"{server.url}/start", json={"body": {"sleep": 60}})
+    server.signal(signal.SIGTERM)
+    deadline = time.monotonic() + 5
+    while not httpx.get(f"{server.url}/health").json()["draining"]:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    sent = time.monotonic()
+    server.signal(signal.SIGTERM)
+    exit_code = server.wait(5)
+    elapsed = time.monotonic() - sent
+    assert exit_code == 1
+    assert elapsed < 2
+    log = server.log()
+    assert "second SIGTERM: exiting now with 1 session(s) cut" in log
+    assert "(forced exit on a second SIGTERM)" in log
+
+
+def test_sigint_drains_like_sigterm(server_for) -> None:
+    server = server_for({"DRAIN_TIMEOUT_SECS": "5"})
+    httpx.post(f"{server.url}/bot", json={})
+    server.signal(signal.SIGINT)
+    assert server.wait(10) == 0
+    assert "SIGINT received: draining 0 session(s)" in server.log()
+
+
+def test_start_during_drain_over_websocket_is_refused(server_for) -> None:
+    server = server_for({"DRAIN_TIMEOUT_SECS": "5"})
+    httpx.post(f"{server.url}/start", json={"body": {"sleep": 2}})
+    server.signal(signal.SIGTERM)
+
+    async def scenario() -> None:
+        async def draining() -> bool:
+            return httpx.get(f"{server.url}/health").json()["draining"]
+
+        await wait_until(draining)
+        async with connect(f"{server.ws_url}/ws") as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None
+        assert (closed.value.rcvd.code, closed.value.rcvd.reason) == (
+            4503,
+            "the service is shutting down and accepts no new sessions",
+        )
+
+    asyncio.run(scenario())
+    assert server.wait(10) == 0
+
+
+# -- API key ------------------------------------------------------------------------------
+
+KEY = "sk-test-0123456789abcdef"
+
+
+def test_api_key_over_http(server_for) -> None:
+    server = server_for({"API_KEY": KEY})
+    missing = httpx.post(f"{server.url}/start", json={})
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert missing.json() == {
+        "error": "unauthorized",
+        "detail": "missing API key: send Authorization: Bearer <API_KEY>",
+    }
+    wrong = httpx.post(f"{server.url}/bot", headers={"authorization": "Bearer nope"})
+    assert (wrong.status_code, wrong.json()["detail"]) == (401, "invalid API key")
+    for path in ("/sessions", "/sessions/x"):
+        assert httpx.get(f"{server.url}{path}").status_code == 401
+    assert httpx.delete(f"{server.url}/sessions/x").status_code == 401
+    assert httpx.get(f"{server.url}/health").json()["activeSessions"] == 0
+    ok = httpx.post(f"{server.url}/bot", headers={"authorization": f"Bearer {KEY}"})
+    assert (ok.status_code, ok.json()) == (200, {})
+    for probe in ("/livez", "/readyz", "/health", "/metrics"):
+        assert httpx.get(f"{server.url}{probe}").status_code == 200
+    samples = scrape(server.url)
+    assert (
+        value(samples, "botdock_sessions_rejected_total", kind="unknown", reason="unauthorized")
+        == 5
+    )
+    assert value(samples, "botdock_sessions_started_total", kind="pipecat") == 1
+
+
+async def test_api_key_over_websocket(server_for) -> None:
+    server = server_for({"API_KEY": KEY})
+    for suffix, headers in (("", {}), ("?token=wrong", {})):
+        async with connect(f"{server.ws_url}/ws{suffix}", additional_headers=headers) as ws:
+            with pytest.raises(ConnectionClosed) as closed:
+                await ws.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    async with connect(f"{server.ws_url}/ws?token={KEY}") as ws:
+        assert json.loads(await ws.recv())["class"] == "WebSocketSessionArguments"
+    async with connect(
+        f"{server.ws_url}/ws", additional_headers={"Authorization": f"Bearer {KEY}"}
+    ) as ws:
+        await ws.recv()
+        await ws.send("hi")
+        assert await ws.recv() == "hi"
+
+
+async def test_secrets_never_reach_the_log(server_for) -> None:
+    room_token = "daily-room-token-SECRET-42"
+    server = server_for({"API_KEY": KEY, "LOG_LEVEL": "DEBUG"})
+    auth = {"authorization": f"Bearer {KEY}"}
+    async with httpx.AsyncClient(base_url=server.url) as client:
+        await client.post(
+            "/bot",
+            headers={
+                **auth,
+                "x-daily-room-url": "https://a.daily.co/r",
+                "x-daily-room-token": room_token,
+            },
+        )
+        await client.post(
+            "/start", headers=auth, json={"room_url": "https://a.daily.co/r", "token": room_token}
+        )
+        await client.post("/bot", headers={"authorization": f"Bearer {KEY}x"})
+    async with connect(f"{server.ws_url}/ws?token={KEY}") as ws:
+        await ws.recv()
+    server.signal(signal.SIGTERM)
+    assert server.wait(10) == 0
+    log = server.log()
+    assert "session completed kind=daily" in log  # the sessions did run and log
+    assert "ws?token=[redacted]" in log
+    assert KEY not in log
+    assert room_token not in log
+
+
+async def test_invalid_header_without_key_is_still_401(server_for) -> None:
+    server = server_for({"API_KEY": KEY})
+    response = httpx.post(f"{server.url}/bot", headers={"x-pcc-max-session-seconds": "-1"})
+    assert response.status_code == 401
+
+
+def test_websocket_handshake_to_unknown_path_is_refused_403(server_for) -> None:
+    server = server_for()
+
+    async def scenario() -> None:
+        with pytest.raises(InvalidStatus) as refused:
+            async with connect(f"{server.ws_url}/nowhere"):
+                pass
+        assert refused.value.response.status_code == 403
+
+    asyncio.run(scenario())
