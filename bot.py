@@ -31,8 +31,15 @@ from app.arguments import (
 async def bot(args: SessionArguments) -> None:
     if isinstance(args, WebSocketSessionArguments):
         # Echo every text message back until the client disconnects.
-        async for message in args.websocket.iter_text():
-            await args.websocket.send_text(message)
+        websocket = args.websocket
+        while True:
+            message = await websocket.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            if message.get("text") is None:  # a binary frame: say so and end the session
+                await websocket.close(1003, "this bot echoes text messages only")
+                return
+            await websocket.send_text(message["text"])
     elif isinstance(args, DailySessionArguments):
         # A real voice bot would start a Pipecat pipeline with a DailyTransport here.
         logger.info("Daily session for room {} with body {}", args.room_url, args.body)

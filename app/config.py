@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 
 class SessionMode(StrEnum):
@@ -40,6 +40,10 @@ class Settings(BaseSettings):
     drain_timeout_secs: float = Field(default=300, ge=0)
     max_body_bytes: int = Field(default=65536, ge=1)
     pending_session_timeout_secs: float = Field(default=60, gt=0)
+    client_timeout_secs: float = Field(default=10, gt=0)
+    max_header_bytes: int = Field(default=32768, ge=1024)
+    ws_max_message_bytes: int = Field(default=1048576, ge=1024)
+    allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
     api_key: SecretStr | None = None
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -53,6 +57,13 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             value = value.strip()
             return value.upper() if value.lower() in _LEVELS else value.lower()
+        return value
+
+    @field_validator("allowed_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
     @field_validator("api_key", "daily_api_key", mode="before")

@@ -9,6 +9,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 
 class ErrorBody(BaseModel):
@@ -65,8 +66,11 @@ def install_error_handlers(app: FastAPI) -> None:
             detail = f"no route {request.method} {request.url.path}"
         elif exc.status_code == 405:
             detail = f"method {request.method} is not allowed on {request.url.path}"
+        headers = getattr(exc, "headers", None)
+        if exc.status_code == 405:
+            headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(app, request))}
         code = _HTTP_CODES.get(exc.status_code, "error")
-        return error_response(exc.status_code, code, detail, getattr(exc, "headers", None))
+        return error_response(exc.status_code, code, detail, headers)
 
     async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -77,6 +81,20 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(ApiError, on_api_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
+
+
+def allowed_methods(app: FastAPI, request: Request) -> list[str]:
+    """Every method some route serves at this path (Starlette's own 405 names only the first
+    matching route's methods when two routes share a path)."""
+    allowed = []
+    for method in _METHODS:
+        scope = {**request.scope, "method": method}
+        if any(route.matches(scope)[0] is Match.FULL for route in app.router.routes):
+            allowed.append(method)
+    return allowed
+
+
+_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")
 
 
 def describe_validation(errors: Any, request_part: bool = False) -> str:

@@ -7,11 +7,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
 
 from app import __version__
 from app.bot_loader import Bot, load_bot
 from app.config import Settings
 from app.errors import install_error_handlers
+from app.openapi import install_openapi
 from app.routes import probes, sessions, websocket
 from app.sessions import SessionManager
 from app.state import Services
@@ -43,6 +45,15 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    if settings.allowed_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.allowed_origins,
+            allow_methods=["GET", "POST", "DELETE"],
+            allow_headers=["*"],
+            max_age=600,
+        )
+    install_openapi(app, bearer_auth=settings.api_key is not None)
     app.include_router(probes.router)
     app.include_router(sessions.router)
     app.include_router(websocket.router)

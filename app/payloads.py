@@ -3,6 +3,7 @@ WebSocket's base64 `body` query parameter. Every failure is an `ApiError` saying
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
@@ -19,7 +20,13 @@ JSON_TYPES = ("application/json",)
 class StartRequest(BaseModel):
     """`POST /start`, in the shape Pipecat's runner and client SDKs send."""
 
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    # strict: `"createDailyRoom": 0` is an error, not False. A room is both fields or neither.
+    model_config = ConfigDict(
+        extra="ignore",
+        populate_by_name=True,
+        strict=True,
+        json_schema_extra={"dependentRequired": {"room_url": ["token"], "token": ["room_url"]}},
+    )
 
     body: dict[str, Any] = Field(default_factory=dict, description="Custom data for the bot.")
     create_daily_room: bool = Field(default=False, alias="createDailyRoom")
@@ -31,19 +38,28 @@ class StartRequest(BaseModel):
     token: str | None = Field(default=None, min_length=1, max_length=8192, repr=False)
 
 
-async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
+async def read_json_object(request: Request, limit: int, timeout_secs: float) -> dict[str, Any]:
     """Read the request body (at most `limit` bytes, counted as it streams, so a chunked body
-    is held to the same limit) and parse it as a JSON object. An empty body is `{}`."""
+    is held to the same limit, within `timeout_secs`) and parse it as a JSON object. An empty
+    body is `{}`."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout_secs):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise _too_large(limit)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise ApiError(
+            408,
+            "request_timeout",
+            f"request body not received within {timeout_secs:g}s (CLIENT_TIMEOUT_SECS)",
+        ) from None
     raw = b"".join(chunks)
     if not raw.strip():
         return {}
@@ -57,9 +73,55 @@ async def read_json_object(request: Request, limit: int) -> dict[str, Any]:
     return parse_json_object(raw, "request body")
 
 
+MAX_JSON_INTEGER = 2**63  # larger integers lose precision in most JSON clients
+
+
+class _JsonRefused(ValueError):
+    """JSON that parses but that the service does not accept (duplicate keys, huge numbers)."""
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _JsonRefused(f"duplicate key {key[:40]!r}")
+        result[key] = value
+    return result
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise _JsonRefused(f"number {text[:40]} is out of range")
+    return value
+
+
+def _bounded_int(text: str) -> int:
+    if len(text) > 20:
+        raise _JsonRefused(f"number {text[:40]}... is out of range")
+    value = int(text)
+    if not -MAX_JSON_INTEGER <= value < MAX_JSON_INTEGER:
+        raise _JsonRefused(f"number {text} is out of range")
+    return value
+
+
+def _no_constants(name: str) -> Any:
+    raise _JsonRefused(f"{name} is not valid JSON")
+
+
 def parse_json_object(raw: bytes | str, what: str) -> dict[str, Any]:
+    """Strict JSON: no duplicate keys, no NaN/Infinity, numbers within 64-bit range."""
     try:
-        value = json.loads(raw)
+        text = raw.decode("utf-8") if isinstance(raw, bytes) else raw  # JSON is UTF-8 only
+        value = json.loads(
+            text,
+            object_pairs_hook=_no_duplicate_keys,
+            parse_float=_finite_float,
+            parse_int=_bounded_int,
+            parse_constant=_no_constants,
+        )
+    except _JsonRefused as exc:
+        raise ApiError(400, "invalid_json", f"{what} is not acceptable JSON: {exc}") from None
     except UnicodeDecodeError:
         raise ApiError(400, "invalid_json", f"{what} is not valid UTF-8") from None
     except json.JSONDecodeError as exc:

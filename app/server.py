@@ -16,6 +16,7 @@ from fastapi import FastAPI
 from loguru import logger
 
 from app.config import Settings
+from app.protocol import guarded_protocol
 from app.state import Services
 
 FORCED_EXIT_CODE = 1
@@ -93,8 +94,9 @@ def build_server(app: FastAPI, settings: Settings) -> DrainingServer:
         log_config=None,  # logging is ours: app.logs routes uvicorn through loguru
         access_log=settings.access_log,
         loop="auto",  # uvloop where installed
-        http="auto",
+        http=guarded_protocol(settings.client_timeout_secs, settings.max_header_bytes),
         ws="auto",
+        ws_max_size=settings.ws_max_message_bytes,
         lifespan="on",
         server_header=False,
         timeout_graceful_shutdown=CONNECTION_CLOSE_SECS,

@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 from app.bot_loader import load_bot
 from app.config import Settings
 from app.main import create_app
+from tests import secrets
 from tests.bots import recorder
 from tests.server import ServerProcess
 
@@ -49,4 +50,8 @@ def server_for() -> Iterator[Callable[..., ServerProcess]]:
 
     yield start
     for server in servers:
-        server.stop()
+        server.stop(keep_log=True)
+        log = server.log()
+        server.discard_log()
+        leaked = [secret for secret in secrets.ALL if secret in log]
+        assert not leaked, f"secret values reached the service log: {leaked}"

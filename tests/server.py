@@ -83,7 +83,7 @@ class ServerProcess:
         assert self.proc is not None
         return self.proc.wait(timeout)
 
-    def stop(self) -> None:
+    def stop(self, keep_log: bool = False) -> None:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
             try:
@@ -91,6 +91,10 @@ class ServerProcess:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+        if not keep_log:
+            self.discard_log()
+
+    def discard_log(self) -> None:
         self.log_path.unlink(missing_ok=True)
 
 

@@ -13,6 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
+from tests import secrets
 from tests.metrics import scrape, value
 
 
@@ -301,7 +302,7 @@ def test_start_during_drain_over_websocket_is_refused(server_for) -> None:
 
 # -- API key ------------------------------------------------------------------------------
 
-KEY = "sk-test-0123456789abcdef"
+KEY = secrets.API_KEY
 
 
 def test_api_key_over_http(server_for) -> None:
@@ -349,7 +350,7 @@ async def test_api_key_over_websocket(server_for) -> None:
 
 
 async def test_secrets_never_reach_the_log(server_for) -> None:
-    room_token = "daily-room-token-SECRET-42"
+    room_token = secrets.ROOM_TOKEN
     server = server_for({"API_KEY": KEY, "LOG_LEVEL": "DEBUG"})
     auth = {"authorization": f"Bearer {KEY}"}
     async with httpx.AsyncClient(base_url=server.url) as client:

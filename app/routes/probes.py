@@ -10,12 +10,14 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__
 from app.errors import ErrorBody, error_response
+from app.process_stats import process_figures
+from app.schemas import Health, Status
 from app.state import services
 
 router = APIRouter(tags=["probes"])
 
 
-@router.get("/livez", summary="Liveness: 200 while the process serves")
+@router.get("/livez", summary="Liveness: 200 while the process serves", response_model=Status)
 async def livez() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -23,7 +25,8 @@ async def livez() -> dict[str, str]:
 @router.get(
     "/readyz",
     summary="Readiness: 503 when draining, at capacity, or bot.readyz() says no",
-    responses={503: {"model": ErrorBody, "description": "Not ready; `detail` says why."}},
+    response_model=Status,
+    responses={503: {"model": ErrorBody, "description": "Not ready: `detail` says why."}},
 )
 async def readyz(request: Request) -> Any:
     svc = services(request)
@@ -40,7 +43,7 @@ async def readyz(request: Request) -> Any:
     return {"status": "ready"}
 
 
-@router.get("/health", summary="A JSON summary of the service")
+@router.get("/health", summary="A JSON summary of the service", response_model=Health)
 async def health(request: Request) -> JSONResponse:
     svc = services(request)
     manager = svc.manager
@@ -53,6 +56,7 @@ async def health(request: Request) -> JSONResponse:
             "maxSessions": manager.max_sessions,
             "draining": manager.draining,
             "version": __version__,
+            "process": process_figures(),
         }
     )
 

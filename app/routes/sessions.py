@@ -9,26 +9,22 @@ from fastapi.responses import JSONResponse
 
 from app.arguments import DailySessionArguments, PipecatSessionArguments, SessionArguments
 from app.auth import require_api_key
-from app.errors import ApiError, ErrorBody, error_response
+from app.errors import ApiError, error_response
 from app.modes import Room, http_kind, room_from
 from app.payloads import StartRequest, parse_start_request, read_json_object
+from app.schemas import (
+    BotAnswer,
+    CancelAnswer,
+    SessionInfo,
+    SessionList,
+    StartAnswer,
+    errors,
+)
 from app.sessions import MAX_SESSION_ID_LENGTH, Session, SessionKind, SessionState
 from app.state import Services, services
 
 router = APIRouter(tags=["sessions"], dependencies=[Depends(require_api_key)])
 
-_ERRORS: dict[int | str, dict[str, Any]] = {
-    code: {"model": ErrorBody, "description": text}
-    for code, text in {
-        400: "Invalid JSON, or a request the session mode does not serve.",
-        401: "API_KEY is set and the request lacks it (Authorization: Bearer <key>).",
-        413: "Body larger than MAX_BODY_BYTES.",
-        415: "Content-Type is not application/json.",
-        422: "Body is valid JSON but not an acceptable object.",
-        429: "All MAX_SESSIONS slots are in use; see Retry-After.",
-        503: "The service is draining.",
-    }.items()
-}
 _JSON_OBJECT = {"type": "object", "additionalProperties": True}
 
 
@@ -52,7 +48,9 @@ def _arguments(session: Session, room: Room | None) -> SessionArguments:
     "/start",
     status_code=201,
     summary="Start a session and return at once (Pipecat's start request)",
-    responses=_ERRORS,
+    response_model=StartAnswer,
+    response_model_exclude_none=True,
+    responses=errors(400, 401, 408, 413, 415, 422, 429, 503),
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -63,7 +61,9 @@ def _arguments(session: Session, room: Room | None) -> SessionArguments:
 async def start(request: Request) -> JSONResponse:
     svc = services(request)
     start_request = parse_start_request(
-        await read_json_object(request, svc.settings.max_body_bytes)
+        await read_json_object(
+            request, svc.settings.max_body_bytes, svc.settings.client_timeout_secs
+        )
     )
     room = room_from(start_request.room_url, start_request.token, "room_url", "token")
     kind = http_kind(svc.settings.session_mode, room, start_request.create_daily_room, "/start")
@@ -85,11 +85,8 @@ async def start(request: Request) -> JSONResponse:
 @router.post(
     "/bot",
     summary="Pipecat Cloud's platform call: runs the bot and answers when it returns",
-    responses={
-        **_ERRORS,
-        500: {"model": ErrorBody, "description": "bot() raised; the session failed."},
-        504: {"model": ErrorBody, "description": "The session reached its time limit."},
-    },
+    response_model=BotAnswer,
+    responses=errors(400, 401, 408, 409, 413, 415, 422, 429, 500, 503, 504),
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -107,7 +104,9 @@ async def bot(
     x_pcc_max_session_seconds: Annotated[float | None, Header(gt=0)] = None,
 ) -> JSONResponse:
     svc = services(request)
-    body = await read_json_object(request, svc.settings.max_body_bytes)
+    body = await read_json_object(
+        request, svc.settings.max_body_bytes, svc.settings.client_timeout_secs
+    )
     room = room_from(x_daily_room_url, x_daily_room_token, "x-daily-room-url", "x-daily-room-token")
     kind = http_kind(svc.settings.session_mode, room, False, "/bot")
     if kind is SessionKind.DAILY and room is None:
@@ -134,21 +133,21 @@ async def bot(
     )
 
 
-@router.get("/sessions", summary="Active sessions")
+@router.get(
+    "/sessions", summary="Active sessions", response_model=SessionList, responses=errors(401)
+)
 async def list_sessions(request: Request) -> JSONResponse:
     return JSONResponse({"sessions": [s.describe() for s in services(request).manager.sessions()]})
 
 
 _SESSION_ID = Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]
-_UNKNOWN: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody, "description": "No active session with this id."}
-}
 
 
 @router.get(
     "/sessions/{session_id}",
     summary="One active session",
-    responses=_UNKNOWN,
+    response_model=SessionInfo,
+    responses=errors(401, 404, 422),
 )
 async def get_session(request: Request, session_id: _SESSION_ID) -> JSONResponse:
     session = services(request).manager.get(session_id)
@@ -161,7 +160,8 @@ async def get_session(request: Request, session_id: _SESSION_ID) -> JSONResponse
     "/sessions/{session_id}",
     status_code=202,
     summary="Cancel a session; it ends as cancelled",
-    responses=_UNKNOWN,
+    response_model=CancelAnswer,
+    responses=errors(401, 404, 422),
 )
 async def cancel_session(request: Request, session_id: _SESSION_ID) -> JSONResponse:
     session = services(request).manager.cancel(session_id)

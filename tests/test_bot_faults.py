@@ -1,0 +1,84 @@
+"""Faults inside the bot: the service stays ready and every session is counted right."""
+
+import asyncio
+import base64
+import contextlib
+import json
+import time
+
+import httpx
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.metrics import scrape, value
+
+
+def b64(obj: object) -> str:
+    return base64.b64encode(json.dumps(obj).encode()).decode()
+
+
+def counts(url: str, kind: str) -> dict[str, float]:
+    samples = scrape(url)
+    return {
+        state: value(samples, "botdock_sessions_finished_total", kind=kind, state=state)
+        for state in ("completed", "failed", "timed_out", "cancelled")
+    }
+
+
+def wait_idle(url: str, timeout: float = 10.0) -> dict:  # type: ignore[type-arg]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        health = httpx.get(f"{url}/health").json()
+        if health["activeSessions"] == 0:
+            return health  # type: ignore[no-any-return]
+        time.sleep(0.05)
+    raise AssertionError("sessions did not end")
+
+
+async def ws_session(url: str, body: dict) -> tuple[int | None, str | None]:  # type: ignore[type-arg]
+    async with connect(f"{url}/ws?body={b64(body)}") as ws:
+        with contextlib.suppress(ConnectionClosed):
+            await asyncio.wait_for(ws.recv(), 5)
+        return ws.close_code, ws.close_reason
+
+
+def test_async_bot_faults(server_for) -> None:
+    server = server_for({"BOT_MODULE": "tests.bots.faulty", "SESSION_TIMEOUT_SECS": "1"})
+    assert httpx.post(f"{server.url}/bot", json={"fault": "raise_now"}).status_code == 500
+    assert httpx.post(f"{server.url}/bot", json={"fault": "never_return"}).status_code == 504
+    assert (
+        httpx.post(f"{server.url}/bot", json={"fault": "spawn_tasks", "outlive": 0.5}).json() == {}
+    )
+    assert asyncio.run(ws_session(server.ws_url, {"fault": "raise_after_close"}))[0] == 1000
+    assert asyncio.run(ws_session(server.ws_url, {"fault": "close_socket"})) == (
+        4000,
+        "bot closed the socket itself",
+    )
+    assert asyncio.run(ws_session(server.ws_url, {"fault": "raise_now"}))[0] == 1011
+    assert asyncio.run(ws_session(server.ws_url, {"fault": "never_return"}))[0] == 4408
+    health = wait_idle(server.url)
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    assert counts(server.url, "pipecat") == {
+        "completed": 1, "failed": 1, "timed_out": 1, "cancelled": 0,
+    }  # fmt: skip
+    assert counts(server.url, "websocket") == {
+        "completed": 1, "failed": 2, "timed_out": 1, "cancelled": 0,
+    }  # fmt: skip
+    time.sleep(0.7)  # the orphan tasks the bot spawned finish on their own
+    after = httpx.get(f"{server.url}/health").json()["process"]
+    assert after["asyncioTasks"] <= health["process"]["asyncioTasks"]
+
+
+def test_sync_bot_that_blocks_forever(server_for) -> None:
+    server = server_for({"BOT_MODULE": "tests.bots.sync_blocker", "SESSION_TIMEOUT_SECS": "0.5",
+                         "MAX_SESSIONS": "2"})  # fmt: skip
+    for _ in range(3):  # more than MAX_SESSIONS: slots are released although threads block
+        response = httpx.post(f"{server.url}/bot", json={})
+        assert response.status_code == 504
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    assert counts(server.url, "pipecat")["timed_out"] == 3
+    log = server.log()
+    assert log.count("a plain (sync) bot cannot be interrupted") == 3
+    # The blocked daemon threads never hold the process: SIGTERM still exits 0 promptly.
+    server.signal()
+    assert server.wait(10) == 0
