@@ -10,6 +10,7 @@ from app.bot_loader import load_bot
 from app.config import Settings
 from app.main import create_app
 from tests.bots import recorder
+from tests.fake_daily import FakeDaily
 from tests.server import ServerProcess
 
 
@@ -50,3 +51,11 @@ def server_for() -> Iterator[Callable[..., ServerProcess]]:
     yield start
     for server in servers:
         server.stop()
+
+
+@pytest.fixture
+def fake_daily() -> Iterator[FakeDaily]:
+    """A fake Daily REST API on a loopback port, expecting the key `test-key`."""
+    fake = FakeDaily("test-key").start()
+    yield fake
+    fake.stop()
