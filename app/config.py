@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -50,6 +51,10 @@ class Settings(BaseSettings):
     access_log: bool = True
     daily_api_key: SecretStr | None = None
     daily_api_url: str = "https://api.daily.co/v1"
+    daily_connect_timeout_secs: float = Field(default=5, gt=0)
+    daily_read_timeout_secs: float = Field(default=10, gt=0)
+    daily_start_timeout_secs: float = Field(default=20, gt=0)
+    daily_room_expiry_secs: int | None = Field(default=None, gt=0)  # None: the session's limit
 
     @field_validator("log_level", "log_format", "session_mode", mode="before")
     @classmethod
@@ -71,6 +76,20 @@ class Settings(BaseSettings):
     def _empty_secret_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
+        return value
+
+    @field_validator("daily_room_expiry_secs", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("daily_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an http:// or https:// URL")
         return value
 
 

@@ -65,6 +65,9 @@ def _intercept_stdlib(level: str) -> None:
     # Frame-level chatter: never below INFO, even with LOG_LEVEL=DEBUG.
     for name in ("websockets", "websockets.server", "websockets.protocol"):
         logging.getLogger(name).setLevel(max(stdlib_level, logging.INFO))
+    # The Daily client's HTTP library: a line per request adds nothing to botdock's own.
+    for name in ("httpx", "httpcore"):
+        logging.getLogger(name).setLevel(max(stdlib_level, logging.WARNING))
 
 
 _STDLIB_LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}

@@ -12,6 +12,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from app import __version__
 from app.bot_loader import Bot, load_bot
 from app.config import Settings
+from app.daily import DailyClient
 from app.errors import install_error_handlers
 from app.openapi import install_openapi
 from app.routes import probes, sessions, websocket
@@ -32,11 +33,14 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
             session_timeout_secs=settings.session_timeout_secs,
             pending_timeout_secs=settings.pending_session_timeout_secs,
         )
-        app.state.services = Services(settings, loaded, manager)
+        daily = DailyClient.from_settings(settings)
+        app.state.services = Services(settings, loaded, manager, daily=daily)
         try:
             yield
         finally:
             await manager.drain(0)
+            if daily is not None:
+                await daily.aclose()
 
     app = FastAPI(
         title="botdock",

@@ -78,8 +78,9 @@ _ERROR_TEXTS = {
     422: "Valid JSON, but not an acceptable object, field or header.",
     429: "All MAX_SESSIONS slots are in use; see Retry-After.",
     500: "bot() raised an exception; the session failed.",
+    502: "Daily answered an error or garbage, or could not be reached.",
     503: "The service is draining, or the session was cancelled.",
-    504: "The session reached its time limit.",
+    504: "The session reached its time limit, or Daily did not answer in time.",
 }
 
 

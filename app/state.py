@@ -8,6 +8,7 @@ from starlette.requests import HTTPConnection
 
 from app.bot_loader import Bot
 from app.config import Settings
+from app.daily import DailyClient
 from app.sessions import SessionManager
 
 
@@ -16,6 +17,7 @@ class Services:
     settings: Settings
     bot: Bot
     manager: SessionManager
+    daily: DailyClient | None = None  # set when DAILY_API_KEY is
 
 
 def services(conn: HTTPConnection) -> Services:

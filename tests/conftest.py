@@ -11,6 +11,7 @@ from app.config import Settings
 from app.main import create_app
 from tests import secrets
 from tests.bots import recorder
+from tests.fake_daily import FakeDaily
 from tests.server import ServerProcess
 
 
@@ -55,3 +56,11 @@ def server_for() -> Iterator[Callable[..., ServerProcess]]:
         server.discard_log()
         leaked = [secret for secret in secrets.ALL if secret in log]
         assert not leaked, f"secret values reached the service log: {leaked}"
+
+
+@pytest.fixture
+def fake_daily() -> Iterator[FakeDaily]:
+    """A fake Daily REST API on a loopback port, expecting the key `test-key`."""
+    fake = FakeDaily("test-key").start()
+    yield fake
+    fake.stop()

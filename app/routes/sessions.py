@@ -9,6 +9,7 @@ from fastapi.responses import JSONResponse
 
 from app.arguments import DailySessionArguments, PipecatSessionArguments, SessionArguments
 from app.auth import require_api_key
+from app.daily import missing_key_error, room_for_session, room_options
 from app.errors import ApiError, error_response
 from app.modes import Room, http_kind, room_from
 from app.payloads import StartRequest, parse_start_request, read_json_object
@@ -50,7 +51,7 @@ def _arguments(session: Session, room: Room | None) -> SessionArguments:
     summary="Start a session and return at once (Pipecat's start request)",
     response_model=StartAnswer,
     response_model_exclude_none=True,
-    responses=errors(400, 401, 408, 413, 415, 422, 429, 503),
+    responses=errors(400, 401, 408, 413, 415, 422, 429, 502, 503, 504),
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -67,8 +68,15 @@ async def start(request: Request) -> JSONResponse:
     )
     room = room_from(start_request.room_url, start_request.token, "room_url", "token")
     kind = http_kind(svc.settings.session_mode, room, start_request.create_daily_room, "/start")
+    options = None
     if kind is SessionKind.DAILY and room is None:
-        raise _room_required(svc, "room_url and token")
+        if svc.daily is None:
+            if start_request.create_daily_room:
+                raise missing_key_error()
+            raise _room_required(svc, "room_url and token")
+        options = room_options(
+            start_request.daily_room_properties, start_request.daily_meeting_token_properties
+        )
     session = svc.manager.reserve(kind, body=start_request.body)
     answer: dict[str, Any] = {"sessionId": session.id}
     if kind is SessionKind.WEBSOCKET:
@@ -76,9 +84,16 @@ async def start(request: Request) -> JSONResponse:
         ws_url = str(request.url_for("websocket_session")).replace("http", "ws", 1)
         answer["wsUrl"] = f"{ws_url}?session_id={session.id}"
     else:
+        caller_token = None
+        if options is not None:
+            assert svc.daily is not None
+            created = await room_for_session(svc.daily, svc.manager, session, options)
+            room, caller_token = Room(created.url, created.bot_token), created.caller_token
         svc.manager.start(session, _arguments(session, room))
         if room is not None:
             answer["dailyRoom"] = room.url
+        if caller_token is not None:
+            answer["dailyToken"] = caller_token
     return JSONResponse(answer, status_code=201)
 
 
@@ -86,7 +101,7 @@ async def start(request: Request) -> JSONResponse:
     "/bot",
     summary="Pipecat Cloud's platform call: runs the bot and answers when it returns",
     response_model=BotAnswer,
-    responses=errors(400, 401, 408, 409, 413, 415, 422, 429, 500, 503, 504),
+    responses=errors(400, 401, 408, 409, 413, 415, 422, 429, 500, 502, 503, 504),
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -109,11 +124,17 @@ async def bot(
     )
     room = room_from(x_daily_room_url, x_daily_room_token, "x-daily-room-url", "x-daily-room-token")
     kind = http_kind(svc.settings.session_mode, room, False, "/bot")
-    if kind is SessionKind.DAILY and room is None:
+    if kind is SessionKind.DAILY and room is None and svc.daily is None:
         raise _room_required(svc, "x-daily-room-url and x-daily-room-token")
     session = svc.manager.reserve(
         kind, session_id=x_daily_session_id, body=body, max_secs=x_pcc_max_session_seconds
     )
+    if kind is SessionKind.DAILY and room is None:
+        assert svc.daily is not None
+        # Only the bot's token: /bot answers when the bot returns, too late for a caller's.
+        options = room_options(None, None, caller_token=False)
+        created = await room_for_session(svc.daily, svc.manager, session, options)
+        room = Room(created.url, created.bot_token)
     state = await svc.manager.start(session, _arguments(session, room))
     if state is SessionState.COMPLETED:
         return JSONResponse({})

@@ -1,0 +1,412 @@
+"""Daily's REST API: a room and its meeting tokens for a session that brought no room.
+
+`DailyClient` is made in the app's lifespan when `DAILY_API_KEY` is set (`Services.daily`)
+and closed on shutdown. It makes three calls per session: `POST /rooms` (private, with `exp`
+always set), then `POST /meeting-tokens` twice, concurrently: an owner token for the bot and
+a participant token for the caller.
+
+Every failure is a `DailyError`, an `ApiError` that names the cause: 502 when Daily answers
+an error or garbage or cannot be reached, 504 when it does not answer in time. Neither the
+key nor a token ever appears in an error or a log line.
+
+Retries: only a request that is safe to send twice is retried, once. A request whose
+connection could not be opened (refused, name not found) never reached Daily, so any request
+is retried after that. Room creation is not idempotent (a room that Daily created before the
+connection broke would be created again, and Daily names rooms itself), so it is retried
+after nothing else. A meeting token is a signed JWT that Daily does not store, so a token
+request is also retried after a broken connection or a 5xx answer. Nothing is retried after
+a timeout: the time left is better spent answering.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+from loguru import logger
+
+from app import __version__
+from app.config import Settings
+from app.errors import ApiError
+from app.sessions import Session, SessionManager
+
+MAX_PROPERTY_KEYS = 50
+MAX_PROPERTIES_BYTES = 8192
+_MAX_ATTEMPTS = 2
+_RETRY_DELAY_SECS = 0.2
+_INFO_LIMIT = 200
+
+
+class DailyError(ApiError):
+    """Daily gave no room or token. `reason` is extra context for the log only."""
+
+    def __init__(
+        self,
+        status: int,
+        code: str,
+        detail: str,
+        headers: dict[str, str] | None = None,
+        reason: str = "",
+    ) -> None:
+        super().__init__(status, code, detail, headers)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class DailyRoom:
+    name: str
+    url: str
+
+
+@dataclass(frozen=True)
+class SessionRoom:
+    """A room created for one session. The bot joins with `bot_token` (owner); the caller
+    with `caller_token` (participant), or None when nobody is there to receive it."""
+
+    url: str
+    name: str
+    exp: int
+    bot_token: str = field(repr=False)
+    caller_token: str | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class RoomOptions:
+    """The caller's validated `dailyRoomProperties` and `dailyMeetingTokenProperties`."""
+
+    room_properties: dict[str, Any] = field(default_factory=dict)
+    token_properties: dict[str, Any] = field(default_factory=dict)
+    caller_token: bool = True
+
+
+def room_options(
+    room_properties: dict[str, Any] | None,
+    token_properties: dict[str, Any] | None,
+    *,
+    caller_token: bool = True,
+) -> RoomOptions:
+    """Check what the caller wants passed to Daily, before any slot is taken or call made.
+
+    The service owns a few properties: the room's and tokens' `exp` (a caller's may only
+    shorten it), the tokens' `room_name`, and `is_owner`, which the caller's token never has.
+    """
+    room = dict(room_properties or {})
+    token = dict(token_properties or {})
+    for name, props in (("dailyRoomProperties", room), ("dailyMeetingTokenProperties", token)):
+        _check_size(name, props)
+        if "exp" in props:
+            _check_exp(f"{name}.exp", props["exp"])
+    if token.get("is_owner", False) is not False:
+        raise ApiError(
+            422,
+            "invalid_request",
+            "dailyMeetingTokenProperties.is_owner must be false or absent: the caller gets a "
+            "participant token, only the bot owns the room",
+        )
+    return RoomOptions(room, token, caller_token)
+
+
+def _check_size(name: str, props: dict[str, Any]) -> None:
+    if len(props) > MAX_PROPERTY_KEYS:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"{name} has {len(props)} keys; at most {MAX_PROPERTY_KEYS} are allowed",
+        )
+    size = len(json.dumps(props, separators=(",", ":")).encode())
+    if size > MAX_PROPERTIES_BYTES:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"{name} is {size} bytes as JSON; at most {MAX_PROPERTIES_BYTES} are allowed",
+        )
+
+
+def _check_exp(where: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ApiError(422, "invalid_request", f"{where} must be a Unix time in seconds")
+    if value <= time.time():
+        raise ApiError(422, "invalid_request", f"{where} is in the past")
+
+
+def _capped_exp(props: dict[str, Any], exp: int) -> int:
+    asked = props.get("exp")
+    return exp if asked is None else min(int(asked), exp)
+
+
+class DailyClient:
+    """Async client for the few Daily REST calls a session needs."""
+
+    def __init__(
+        self,
+        api_url: str,
+        api_key: str,
+        *,
+        connect_timeout_secs: float = 5,
+        read_timeout_secs: float = 10,
+        start_timeout_secs: float = 20,
+        room_expiry_secs: int | None = None,
+    ) -> None:
+        self._key = api_key
+        self._base = api_url.rstrip("/")
+        self._connect_timeout = connect_timeout_secs
+        self._read_timeout = read_timeout_secs
+        self._start_timeout = start_timeout_secs
+        self._room_expiry = room_expiry_secs
+        self._http = httpx.AsyncClient(
+            base_url=self._base + "/",
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "User-Agent": f"botdock/{__version__}",
+            },
+            timeout=httpx.Timeout(
+                connect=connect_timeout_secs,
+                read=read_timeout_secs,
+                write=read_timeout_secs,
+                pool=connect_timeout_secs,
+            ),
+            follow_redirects=False,
+        )
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DailyClient | None:
+        """The client, or None when `DAILY_API_KEY` is unset."""
+        if settings.daily_api_key is None:
+            return None
+        return cls(
+            settings.daily_api_url,
+            settings.daily_api_key.get_secret_value().strip(),
+            connect_timeout_secs=settings.daily_connect_timeout_secs,
+            read_timeout_secs=settings.daily_read_timeout_secs,
+            start_timeout_secs=settings.daily_start_timeout_secs,
+            room_expiry_secs=settings.daily_room_expiry_secs,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- one session's room ----------------------------------------------------------------
+
+    async def create_session_room(self, options: RoomOptions, *, limit_secs: float) -> SessionRoom:
+        """Create a room and its tokens, all within `DAILY_START_TIMEOUT_SECS`. The room
+        expires after `DAILY_ROOM_EXPIRY_SECS`, by default the session's own time limit."""
+        expiry = self._room_expiry if self._room_expiry is not None else limit_secs
+        exp = math.ceil(time.time() + expiry)
+        try:
+            async with asyncio.timeout(self._start_timeout) as deadline:
+                created = await self._create(options, exp)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            error = DailyError(
+                504,
+                "daily_timeout",
+                "creating the Daily room and its tokens took longer than "
+                f"{_fmt(self._start_timeout)}s (DAILY_START_TIMEOUT_SECS)",
+            )
+            self._log_failure(error)
+            raise error from None
+        except DailyError as error:
+            self._log_failure(error)
+            raise
+        expires = datetime.fromtimestamp(created.exp, UTC).isoformat(timespec="seconds")
+        logger.info("Daily room {} created; it expires at {}", created.name, expires)
+        return created
+
+    async def _create(self, options: RoomOptions, exp: int) -> SessionRoom:
+        room_props = dict(options.room_properties)
+        room_props["exp"] = exp = _capped_exp(room_props, exp)
+        room_props.setdefault("eject_at_room_exp", True)
+        room = await self.create_room({"privacy": "private", "properties": room_props})
+        bot_props = {"room_name": room.name, "is_owner": True, "exp": exp}
+        if not options.caller_token:
+            return SessionRoom(room.url, room.name, exp, await self.create_meeting_token(bot_props))
+        caller_props = {
+            **options.token_properties,
+            "room_name": room.name,
+            "is_owner": False,
+            "exp": _capped_exp(options.token_properties, exp),
+        }
+        try:
+            async with asyncio.TaskGroup() as group:
+                bot = group.create_task(self.create_meeting_token(bot_props))
+                caller = group.create_task(self.create_meeting_token(caller_props))
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None
+        return SessionRoom(room.url, room.name, exp, bot.result(), caller.result())
+
+    def _log_failure(self, error: DailyError) -> None:
+        reason = f" [{error.reason}]" if error.reason else ""
+        logger.warning("Daily room not created: {} {}{}", error.code, error.detail, reason)
+
+    # -- the REST calls --------------------------------------------------------------------
+
+    async def create_room(self, body: dict[str, Any]) -> DailyRoom:
+        """`POST /rooms`. Not retried once the request may have reached Daily."""
+        data = await self._post("rooms", body, repeatable=False)
+        name, url = data.get("name"), data.get("url")
+        if not isinstance(name, str) or not name or not isinstance(url, str) or not url:
+            raise self._bad_response("POST /rooms", "without the room's name and url")
+        return DailyRoom(name, url)
+
+    async def create_meeting_token(self, properties: dict[str, Any]) -> str:
+        """`POST /meeting-tokens`. Safe to repeat: Daily keeps no state for a token."""
+        data = await self._post("meeting-tokens", {"properties": properties}, repeatable=True)
+        token = data.get("token")
+        if not isinstance(token, str) or not token:
+            raise self._bad_response("POST /meeting-tokens", "without a token")
+        return token
+
+    async def _post(self, path: str, body: dict[str, Any], *, repeatable: bool) -> dict[str, Any]:
+        what = f"POST /{path}"
+        for attempt in range(1, _MAX_ATTEMPTS + 1):
+            again = attempt < _MAX_ATTEMPTS
+            try:
+                response = await self._http.post(path, json=body)
+            except httpx.TimeoutException as exc:
+                raise self._timeout(exc, what) from None
+            except httpx.DecodingError as exc:
+                raise self._bad_response(what, "that cannot be decoded", exc) from None
+            except httpx.HTTPError as exc:
+                if again and (repeatable or _never_sent(exc)):
+                    await asyncio.sleep(_RETRY_DELAY_SECS)
+                    continue
+                raise self._unreachable(exc, what) from None
+            if response.status_code >= 500 and repeatable and again:
+                await asyncio.sleep(_RETRY_DELAY_SECS)
+                continue
+            return self._parse(response, what)
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    # -- turning answers into data or errors -----------------------------------------------
+
+    def _parse(self, response: httpx.Response, what: str) -> dict[str, Any]:
+        status = response.status_code
+        if 200 <= status < 300:
+            try:
+                data = response.json()
+            except ValueError:
+                raise self._bad_response(what, "that is not JSON") from None
+            if not isinstance(data, dict):
+                raise self._bad_response(what, "that is not a JSON object")
+            return data
+        says = self._daily_says(response)
+        where = f"HTTP {status} on {what}{says}"
+        if status == 401:
+            raise DailyError(502, "daily_unauthorized", f"Daily rejected DAILY_API_KEY: {where}")
+        if status == 403:
+            raise DailyError(
+                502, "daily_forbidden", f"Daily refused access for DAILY_API_KEY: {where}"
+            )
+        if status == 429:
+            retry_after = response.headers.get("retry-after", "").strip()
+            headers = {"Retry-After": retry_after} if _header_safe(retry_after) else None
+            raise DailyError(
+                502,
+                "daily_rate_limited",
+                f"Daily is rate-limiting DAILY_API_KEY, retry later: {where}",
+                headers=headers,
+            )
+        if status >= 500:
+            raise DailyError(502, "daily_server_error", f"Daily failed: {where}")
+        raise DailyError(502, "daily_error", f"Daily refused the request: {where}")
+
+    def _daily_says(self, response: httpx.Response) -> str:
+        """Daily's own `error` and `info` (`{"error": ..., "info": ...}`), cleaned and short."""
+        try:
+            data = response.json()
+        except ValueError:
+            return ""
+        if not isinstance(data, dict):
+            return ""
+        parts = [self._clean(data.get(k)) for k in ("error", "info")]
+        text = ": ".join(p for p in parts if p)
+        return f" ({text})" if text else ""
+
+    def _clean(self, value: Any) -> str:
+        if not isinstance(value, str):
+            return ""
+        text = "".join(ch if ch.isprintable() else " " for ch in value).strip()
+        if self._key:
+            text = text.replace(self._key, "***")
+        return text[:_INFO_LIMIT] + ("…" if len(text) > _INFO_LIMIT else "")
+
+    def _bad_response(self, what: str, problem: str, exc: Exception | None = None) -> DailyError:
+        return DailyError(
+            502,
+            "daily_bad_response",
+            f"Daily answered {what} with a body {problem}",
+            reason=self._reason(exc) if exc else "",
+        )
+
+    def _timeout(self, exc: httpx.TimeoutException, what: str) -> DailyError:
+        if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
+            detail = (
+                f"could not connect to the Daily API at {self._base} within "
+                f"{_fmt(self._connect_timeout)}s (DAILY_CONNECT_TIMEOUT_SECS)"
+            )
+        else:
+            detail = (
+                f"Daily did not answer {what} within {_fmt(self._read_timeout)}s "
+                "(DAILY_READ_TIMEOUT_SECS)"
+            )
+        return DailyError(504, "daily_timeout", detail, reason=self._reason(exc))
+
+    def _unreachable(self, exc: httpx.HTTPError, what: str) -> DailyError:
+        if _never_sent(exc):
+            detail = f"could not connect to the Daily API at {self._base} (DAILY_API_URL)"
+        else:
+            detail = f"the connection to the Daily API at {self._base} broke during {what}"
+        return DailyError(502, "daily_unreachable", detail, reason=self._reason(exc))
+
+    def _reason(self, exc: BaseException) -> str:
+        return f"{type(exc).__name__}: {self._clean(str(exc))}".rstrip(": ")
+
+
+def _never_sent(exc: Exception) -> bool:
+    """The connection was refused or not found, so the request cannot have reached Daily."""
+    return isinstance(exc, httpx.ConnectError)
+
+
+def _header_safe(value: str) -> bool:
+    return 0 < len(value) <= 64 and value.isascii() and value.isprintable()
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}"
+
+
+async def room_for_session(
+    daily: DailyClient, manager: SessionManager, session: Session, options: RoomOptions
+) -> SessionRoom:
+    """Create the room of a session whose slot is already reserved (so capacity and drain
+    were checked before any call to Daily). On any failure the slot is given back without
+    counting anything, and no bot starts."""
+    try:
+        with logger.contextualize(session_id=session.id):
+            created = await daily.create_session_room(options, limit_secs=session.limit_secs)
+    except BaseException:
+        manager.release(session)
+        raise
+    if manager.get(session.id) is not session:
+        raise ApiError(
+            503,
+            "session_cancelled",
+            f"session {session.id} was cancelled while its Daily room was being created",
+        )
+    return created
+
+
+def missing_key_error() -> ApiError:
+    return ApiError(
+        400,
+        "daily_room_required",
+        "createDailyRoom needs DAILY_API_KEY, which is not set on this service: set it, or "
+        "send room_url and token for a room you already have",
+    )
