@@ -288,12 +288,14 @@ class SessionManager:
         session.end_reason = reason
         if session.task is not None:
             session.task.cancel()
-        else:  # announced, never connected
+        elif session.counted:  # announced, never connected
             if session.expiry is not None:
                 session.expiry.cancel()
                 session.expiry = None
             with logger.contextualize(session_id=session.id):
                 self._finish(session, SessionState.CANCELLED)
+        else:  # reserved, not started yet (its Daily room is being created): never counted
+            self._remove(session)
         return session
 
     def begin_drain(self) -> None:

@@ -585,6 +585,9 @@ def test_session_cancelled_while_its_room_is_created_never_starts(
     }
     assert recorder.RECORDS == []
     assert client.get("/health").json()["activeSessions"] == 0
+    counted = Counted(client)  # nothing started, so nothing finished and no active gauge left
+    assert (counted.started, counted.finished) == (0, 0)
+    assert counted.total("botdock_sessions_active") == 0
 
 
 # -- settings -----------------------------------------------------------------------------
