@@ -1,20 +1,15 @@
 """Faults inside the bot: the service stays ready and every session is counted right."""
 
 import asyncio
-import base64
 import contextlib
-import json
 import time
 
 import httpx
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.helpers import b64
 from tests.metrics import scrape, value
-
-
-def b64(obj: object) -> str:
-    return base64.b64encode(json.dumps(obj).encode()).decode()
 
 
 def counts(url: str, kind: str) -> dict[str, float]:

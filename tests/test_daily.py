@@ -17,6 +17,7 @@ from loguru import logger
 from app.config import Settings, SettingsError, load_settings
 from tests.bots import recorder
 from tests.fake_daily import FakeDaily, Reply, closed_port_url
+from tests.helpers import wait_for
 
 KEY = "test-key"
 CREATE = {"createDailyRoom": True}
@@ -31,15 +32,6 @@ def daily_client(client_for, fake: FakeDaily | None, **values: Any) -> TestClien
         **values,
     }
     return client_for(**settings)
-
-
-def wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 class Counted:

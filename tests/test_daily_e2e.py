@@ -1,29 +1,15 @@
 """End to end: the real `python -m app` process creating Daily rooms through the fake Daily API
 on loopback (`DAILY_API_URL`), with real HTTP on both sides."""
 
-import json
 import time
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 
 from tests.fake_daily import FakeDaily, Reply
+from tests.helpers import records, wait_for
 
 KEY = "test-key"
-
-
-def records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
-
-
-def wait_for(predicate, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.02)
-    raise AssertionError("condition not met in time")
 
 
 def test_daily_start_end_to_end_bot_gets_owner_token_caller_participant_token(

@@ -5,22 +5,14 @@ import asyncio
 import base64
 import json
 import time
-from pathlib import Path
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
+from tests.helpers import b64, records
 from tests.server import run_to_exit
-
-
-def b64(obj: object) -> str:
-    return base64.b64encode(json.dumps(obj).encode()).decode()
-
-
-def records(path: Path) -> list[dict]:
-    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
 
 
 def test_pipecat_cloud_bot_call_with_room_reaches_bot_as_daily(server_for, tmp_path) -> None:

@@ -2,7 +2,6 @@
 signals."""
 
 import asyncio
-import base64
 import json
 import re
 import signal
@@ -14,20 +13,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests import secrets
+from tests.helpers import wait_until
 from tests.metrics import scrape, value
-
-
-def b64(obj: object) -> str:
-    return base64.b64encode(json.dumps(obj).encode()).decode()
-
-
-async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if await predicate():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def final_states(log: str) -> dict[str, str]:

@@ -3,28 +3,15 @@
 import base64
 import json
 import time
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.bots import recorder
+from tests.helpers import b64, wait_for
 
 ROOM = {"x-daily-room-url": "https://example.daily.co/r1", "x-daily-room-token": "bot-token-1"}
-
-
-def b64(obj: Any) -> str:
-    return base64.b64encode(json.dumps(obj).encode()).decode()
-
-
-def wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.01)
-    raise AssertionError("condition not met in time")
 
 
 # -- probes -------------------------------------------------------------------------------
