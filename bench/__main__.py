@@ -123,6 +123,8 @@ def main() -> int:
 
     raise_open_files()
     workdir = Path(tempfile.mkdtemp(prefix="botdock-bench-"))
+    if any("=" not in item for item in args.service_env):
+        parser.error("--service-env takes NAME=VALUE")
     overrides = dict(item.split("=", 1) for item in args.service_env)
     ctx = Context(quick=args.quick, reps=reps, workdir=workdir, service_env=overrides)
     info = machine()

@@ -19,8 +19,8 @@ SERVICE = "service"
 BASELINE = "baseline"
 MODULES = {SERVICE: "app", BASELINE: "bench.baseline_app"}
 
-# Every variable the service reads: dropped from the inherited environment so that a value
-# exported in the caller's shell cannot change what is measured.
+# Every variable the service reads (in any case, as it does): dropped from the inherited
+# environment so that a value exported in the caller's shell cannot change what is measured.
 _SETTINGS = frozenset(name.upper() for name in Settings.model_fields) | {"STAMP_FILE"}
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -56,7 +56,7 @@ class Server:
         self.workdir = workdir
         self.port = free_port()
         self.log_path = workdir / f"{kind}-{self.port}.log"
-        inherited = {k: v for k, v in os.environ.items() if k not in _SETTINGS}
+        inherited = {k: v for k, v in os.environ.items() if k.upper() not in _SETTINGS}
         pythonpath = os.pathsep.join(p for p in (str(ROOT), inherited.get("PYTHONPATH")) if p)
         self.env = {
             **inherited,
