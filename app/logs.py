@@ -1,7 +1,8 @@
 """One logging pipeline: loguru for the app, uvicorn and the bot alike.
 
-Lines inside a session carry its `session_id` (bound with `logger.contextualize`, which
-follows the session's task and its worker thread). Probe requests are not access-logged.
+Lines inside a session carry its `session_id` (bound with `SessionLogContext`, which
+follows the session's task, the tasks it starts and its worker thread). Probe requests are
+not access-logged.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ import json
 import logging
 import re
 import sys
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 from loguru import logger
@@ -27,10 +29,42 @@ def _text_format(record: Record) -> str:
     return _TEXT_PREFIX + origin + " | {message}\n{exception}"
 
 
+_SESSION_ID: ContextVar[str | None] = ContextVar("botdock_session_id", default=None)
+
+
+class SessionLogContext:
+    """`with SessionLogContext(session_id):` tags every line logged inside the block, and by
+    the tasks and threads started there, with the session id, as
+    `logger.contextualize(session_id=...)` would. A session holds it for its whole life, and
+    this costs about 100 bytes where `contextualize` (a generator, its frame and two dicts)
+    costs 900: per-session memory with many idle sessions (docs/benchmarks.md)."""
+
+    __slots__ = ("_outer", "_session_id")
+
+    def __init__(self, session_id: str) -> None:
+        self._session_id = session_id
+        self._outer: str | None = None
+
+    def __enter__(self) -> None:
+        self._outer = _SESSION_ID.get()
+        _SESSION_ID.set(self._session_id)
+
+    def __exit__(self, *exc_info: object) -> None:
+        _SESSION_ID.set(self._outer)
+
+
+def _add_session_id(record: Record) -> None:
+    """The loguru patcher behind `SessionLogContext`; an id already set on the line (by
+    `logger.contextualize` or `bind`) wins."""
+    session_id = _SESSION_ID.get()
+    if session_id is not None and record["extra"].get("session_id", "-") == "-":
+        record["extra"]["session_id"] = session_id
+
+
 def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Route every log line through loguru, once, in the chosen format."""
     logger.remove()
-    logger.configure(extra={"session_id": "-"})
+    logger.configure(extra={"session_id": "-"}, patcher=_add_session_id)
     if fmt == "json":
         logger.add(_json_sink, level=level, format="{message}", backtrace=False, diagnose=False)
     else:

@@ -60,5 +60,8 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
     install_openapi(app, bearer_auth=settings.api_key is not None)
     app.include_router(probes.router)
     app.include_router(sessions.router)
-    app.include_router(websocket.router)
+    # Straight on the app, not as an included router: a WebSocket session keeps its handler's
+    # call frames for its whole life, and FastAPI's included-router dispatch adds about 1 KB
+    # of them to every connection (per-session memory, docs/benchmarks.md).
+    app.add_api_websocket_route("/ws", websocket.websocket_session, name="websocket_session")
     return app

@@ -13,6 +13,7 @@ from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.errors import ApiError, describe_validation
+from app.sessions import MAX_SESSION_ID_LENGTH
 
 JSON_TYPES = ("application/json",)
 
@@ -36,6 +37,46 @@ class StartRequest(BaseModel):
     )
     room_url: str | None = Field(default=None, min_length=1, max_length=2048)
     token: str | None = Field(default=None, min_length=1, max_length=8192, repr=False)
+
+
+class BotHeaders(BaseModel):
+    """`POST /bot`'s headers, as Pipecat Cloud sends them. Validated here, not as FastAPI
+    `Header` parameters, whose dependency solving costs more than the rest of a no-op
+    session start."""
+
+    model_config = ConfigDict(frozen=True)
+
+    session_id: str | None = Field(
+        default=None, alias="x-daily-session-id", min_length=1, max_length=MAX_SESSION_ID_LENGTH
+    )
+    room_url: str | None = Field(default=None, alias="x-daily-room-url", max_length=2048)
+    room_token: str | None = Field(
+        default=None, alias="x-daily-room-token", max_length=8192, repr=False
+    )
+    max_session_seconds: float | None = Field(default=None, alias="x-pcc-max-session-seconds", gt=0)
+
+
+_BOT_HEADER_NAMES = tuple(str(f.alias) for f in BotHeaders.model_fields.values())
+_NO_BOT_HEADERS = BotHeaders()
+# The same headers documented in the OpenAPI schema, as `Header` parameters would be.
+BOT_HEADER_PARAMETERS = [
+    {"name": name, "in": "header", "required": False, "schema": schema}
+    for name, schema in BotHeaders.model_json_schema()["properties"].items()
+]
+
+
+def parse_bot_headers(request: Request) -> BotHeaders:
+    present = {
+        name: value
+        for name in _BOT_HEADER_NAMES
+        if (value := request.headers.get(name)) is not None
+    }
+    if not present:
+        return _NO_BOT_HEADERS
+    try:
+        return BotHeaders.model_validate(present)
+    except ValidationError as exc:
+        raise ApiError(422, "invalid_request", describe_validation(exc.errors())) from None
 
 
 async def read_json_object(request: Request, limit: int, timeout_secs: float) -> dict[str, Any]:

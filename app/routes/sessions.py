@@ -4,15 +4,21 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Path, Request
+from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import JSONResponse
 
 from app.arguments import DailySessionArguments, PipecatSessionArguments, SessionArguments
-from app.auth import require_api_key
+from app.auth import check_api_key, require_api_key
 from app.daily import missing_key_error, room_for_session, room_options
 from app.errors import ApiError, error_response
 from app.modes import Room, http_kind, room_from
-from app.payloads import StartRequest, parse_start_request, read_json_object
+from app.payloads import (
+    BOT_HEADER_PARAMETERS,
+    StartRequest,
+    parse_bot_headers,
+    parse_start_request,
+    read_json_object,
+)
 from app.schemas import (
     BotAnswer,
     CancelAnswer,
@@ -24,7 +30,11 @@ from app.schemas import (
 from app.sessions import MAX_SESSION_ID_LENGTH, Session, SessionKind, SessionState
 from app.state import Services, services
 
-router = APIRouter(tags=["sessions"], dependencies=[Depends(require_api_key)])
+router = APIRouter(tags=["sessions"])
+# Every route here needs the API key (when set). The two session starts check it first thing in
+# their body instead of through a dependency: FastAPI's dependency solving costs them more
+# than the rest of a no-op session start (see docs/benchmarks.md).
+_AUTH = [Depends(require_api_key)]
 
 _JSON_OBJECT = {"type": "object", "additionalProperties": True}
 
@@ -60,6 +70,7 @@ def _arguments(session: Session, room: Room | None) -> SessionArguments:
     },
 )
 async def start(request: Request) -> JSONResponse:
+    check_api_key(request)
     svc = services(request)
     start_request = parse_start_request(
         await read_json_object(
@@ -103,31 +114,26 @@ async def start(request: Request) -> JSONResponse:
     response_model=BotAnswer,
     responses=errors(400, 401, 408, 409, 413, 415, 422, 429, 500, 502, 503, 504),
     openapi_extra={
+        "parameters": BOT_HEADER_PARAMETERS,
         "requestBody": {
             "required": False,
             "content": {"application/json": {"schema": _JSON_OBJECT}},
-        }
+        },
     },
 )
-async def bot(
-    request: Request,
-    x_daily_session_id: Annotated[
-        str | None, Header(min_length=1, max_length=MAX_SESSION_ID_LENGTH)
-    ] = None,
-    x_daily_room_url: Annotated[str | None, Header(max_length=2048)] = None,
-    x_daily_room_token: Annotated[str | None, Header(max_length=8192)] = None,
-    x_pcc_max_session_seconds: Annotated[float | None, Header(gt=0)] = None,
-) -> JSONResponse:
+async def bot(request: Request) -> JSONResponse:
+    check_api_key(request)
+    headers = parse_bot_headers(request)
     svc = services(request)
     body = await read_json_object(
         request, svc.settings.max_body_bytes, svc.settings.client_timeout_secs
     )
-    room = room_from(x_daily_room_url, x_daily_room_token, "x-daily-room-url", "x-daily-room-token")
+    room = room_from(headers.room_url, headers.room_token, "x-daily-room-url", "x-daily-room-token")
     kind = http_kind(svc.settings.session_mode, room, False, "/bot")
     if kind is SessionKind.DAILY and room is None and svc.daily is None:
         raise _room_required(svc, "x-daily-room-url and x-daily-room-token")
     session = svc.manager.reserve(
-        kind, session_id=x_daily_session_id, body=body, max_secs=x_pcc_max_session_seconds
+        kind, session_id=headers.session_id, body=body, max_secs=headers.max_session_seconds
     )
     if kind is SessionKind.DAILY and room is None:
         assert svc.daily is not None
@@ -155,7 +161,11 @@ async def bot(
 
 
 @router.get(
-    "/sessions", summary="Active sessions", response_model=SessionList, responses=errors(401)
+    "/sessions",
+    summary="Active sessions",
+    response_model=SessionList,
+    responses=errors(401),
+    dependencies=_AUTH,
 )
 async def list_sessions(request: Request) -> JSONResponse:
     return JSONResponse({"sessions": [s.describe() for s in services(request).manager.sessions()]})
@@ -169,6 +179,7 @@ _SESSION_ID = Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]
     summary="One active session",
     response_model=SessionInfo,
     responses=errors(401, 404, 422),
+    dependencies=_AUTH,
 )
 async def get_session(request: Request, session_id: _SESSION_ID) -> JSONResponse:
     session = services(request).manager.get(session_id)
@@ -183,6 +194,7 @@ async def get_session(request: Request, session_id: _SESSION_ID) -> JSONResponse
     summary="Cancel a session; it ends as cancelled",
     response_model=CancelAnswer,
     responses=errors(401, 404, 422),
+    dependencies=_AUTH,
 )
 async def cancel_session(request: Request, session_id: _SESSION_ID) -> JSONResponse:
     session = services(request).manager.cancel(session_id)

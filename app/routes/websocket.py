@@ -1,10 +1,11 @@
-"""`WS /ws`: WebSocket sessions, started here or announced by `POST /start`."""
+"""`WS /ws`: WebSocket sessions, started here or announced by `POST /start`. `create_app`
+registers `websocket_session` on the app itself (see there)."""
 
 from __future__ import annotations
 
 import contextlib
 
-from fastapi import APIRouter, WebSocket
+from fastapi import WebSocket
 from starlette.websockets import WebSocketState
 
 from app.arguments import WebSocketSessionArguments
@@ -14,8 +15,6 @@ from app.modes import check_websocket_allowed
 from app.payloads import decode_ws_body
 from app.sessions import Session, SessionKind, SessionState
 from app.state import services
-
-router = APIRouter()
 
 # Close codes after the bot ends; refusals close with 4000 + the HTTP status of the error.
 _CLOSE_CODES = {
@@ -27,7 +26,6 @@ _CLOSE_CODES = {
 _MAX_REASON_BYTES = 123
 
 
-@router.websocket("/ws", name="websocket_session")
 async def websocket_session(
     websocket: WebSocket, body: str | None = None, session_id: str | None = None
 ) -> None:

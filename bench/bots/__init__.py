@@ -1,0 +1,1 @@
+"""Bots the benchmarks load with `BOT_MODULE=bench.bots.<name>`."""
