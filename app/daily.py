@@ -26,15 +26,20 @@ import math
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 from loguru import logger
 
 from app import __version__
 from app.config import Settings
 from app.errors import ApiError
 from app.sessions import Session, SessionManager
+
+if TYPE_CHECKING:
+    import httpx
+
+# httpx is imported where the client is made, not here: it adds about 0.2 s to the start-up
+# of a service that has no DAILY_API_KEY (docs/benchmarks.md, cold start).
 
 MAX_PROPERTY_KEYS = 50
 MAX_PROPERTIES_BYTES = 8192
@@ -159,6 +164,8 @@ class DailyClient:
         self._read_timeout = read_timeout_secs
         self._start_timeout = start_timeout_secs
         self._room_expiry = room_expiry_secs
+        import httpx
+
         self._http = httpx.AsyncClient(
             base_url=self._base + "/",
             headers={
@@ -264,6 +271,8 @@ class DailyClient:
         return token
 
     async def _post(self, path: str, body: dict[str, Any], *, repeatable: bool) -> dict[str, Any]:
+        import httpx
+
         what = f"POST /{path}"
         for attempt in range(1, _MAX_ATTEMPTS + 1):
             again = attempt < _MAX_ATTEMPTS
@@ -346,6 +355,8 @@ class DailyClient:
         )
 
     def _timeout(self, exc: httpx.TimeoutException, what: str) -> DailyError:
+        import httpx
+
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
             detail = (
                 f"could not connect to the Daily API at {self._base} within "
@@ -371,6 +382,8 @@ class DailyClient:
 
 def _never_sent(exc: Exception) -> bool:
     """The connection was refused or not found, so the request cannot have reached Daily."""
+    import httpx
+
     return isinstance(exc, httpx.ConnectError)
 
 
