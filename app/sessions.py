@@ -181,11 +181,17 @@ class SessionManager:
 
     def release(self, session: Session) -> None:
         """Give back a reserved slot whose session never started (for example when creating
-        its room failed): nothing is counted."""
+        its room failed): nothing is counted. An announced session, already counted, whose
+        WebSocket went away during the handshake ends as cancelled instead."""
         if session.state is SessionState.PENDING and self._sessions.get(session.id) is session:
             if session.expiry is not None:
                 session.expiry.cancel()
-            self._remove(session)
+                session.expiry = None
+            if session.counted:
+                session.end_reason = "the WebSocket closed before the session started"
+                self._finish(session, SessionState.CANCELLED)
+            else:
+                self._remove(session)
 
     def start(self, session: Session, args: SessionArguments) -> asyncio.Task[SessionState]:
         """Run the bot for a reserved session in the session's own task."""

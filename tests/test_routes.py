@@ -351,3 +351,21 @@ def test_readyz_is_503_while_full_and_200_after(client_for) -> None:
     assert (refused.status_code, refused.headers["retry-after"]) == (429, "1")
     client.delete(f"/sessions/{session_id}")
     wait_for(lambda: client.get("/readyz").status_code == 200)
+
+
+def test_announced_session_released_after_a_failed_handshake_is_counted_once(client_for) -> None:
+    client = client_for(session_mode="websocket")
+    session_id = client.post("/start").json()["sessionId"]
+    manager = client.app.state.services.manager
+    session = client.portal.call(manager.claim, session_id)
+    client.portal.call(manager.release, session)
+    metrics = manager.metrics.registry
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in metrics.collect()
+        for s in family.samples
+    }
+    assert samples[("botdock_sessions_active", (("kind", "websocket"),))] == 0
+    key = ("botdock_sessions_finished_total", (("kind", "websocket"), ("state", "cancelled")))
+    assert samples[key] == 1
+    assert client.get("/health").json()["activeSessions"] == 0
