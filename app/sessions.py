@@ -170,7 +170,7 @@ class SessionManager:
     def claim(self, session_id: str) -> Session:
         """Hand an announced session to the WebSocket that names it."""
         session = self._sessions.get(session_id)
-        if session is None:
+        if session is None or session.kind is not SessionKind.WEBSOCKET:
             raise ApiError(404, "unknown_session", f"no announced session {session_id}")
         if session.state is not SessionState.PENDING or session.expiry is None:
             raise ApiError(409, "session_taken", f"session {session_id} is already connected")

@@ -369,3 +369,15 @@ def test_announced_session_released_after_a_failed_handshake_is_counted_once(cli
     key = ("botdock_sessions_finished_total", (("kind", "websocket"), ("state", "cancelled")))
     assert samples[key] == 1
     assert client.get("/health").json()["activeSessions"] == 0
+
+
+def test_websocket_cannot_join_a_running_http_session(client_for) -> None:
+    client = client_for()
+    session_id = client.post("/start", json={"body": {"sleep": 30}}).json()["sessionId"]
+    with (
+        client.websocket_connect(f"/ws?session_id={session_id}") as ws,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        ws.receive_text()
+    assert (closed.value.code, closed.value.reason) == (4404, f"no announced session {session_id}")
+    assert client.get(f"/sessions/{session_id}").json()["state"] == "running"

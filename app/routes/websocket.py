@@ -13,7 +13,7 @@ from app.auth import check_api_key
 from app.errors import ApiError
 from app.modes import check_websocket_allowed
 from app.payloads import decode_ws_body
-from app.sessions import Session, SessionKind, SessionState
+from app.sessions import SessionKind, SessionState
 from app.state import services
 
 # Close codes after the bot ends; refusals close with 4000 + the HTTP status of the error.
@@ -43,7 +43,7 @@ async def websocket_session(
     except ApiError as exc:
         await refuse(websocket, 4000 + exc.status, exc.detail)
         return
-    if not await _accept(websocket, session):
+    if not await _accept(websocket):
         svc.manager.release(session)
         return
     args = WebSocketSessionArguments(session.id, websocket, session.body)
@@ -51,7 +51,7 @@ async def websocket_session(
     await _close(websocket, _CLOSE_CODES[state], session.end_reason or state.value)
 
 
-async def _accept(websocket: WebSocket, session: Session) -> bool:
+async def _accept(websocket: WebSocket) -> bool:
     try:
         await websocket.accept()
     except Exception:
