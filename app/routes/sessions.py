@@ -28,7 +28,7 @@ from app.schemas import (
     errors,
 )
 from app.sessions import MAX_SESSION_ID_LENGTH, Session, SessionKind, SessionState
-from app.state import Services, services
+from app.state import services
 
 router = APIRouter(tags=["sessions"])
 # Every route here needs the API key (when set). The two session starts check it first thing in
@@ -39,7 +39,7 @@ _AUTH = [Depends(require_api_key)]
 _JSON_OBJECT = {"type": "object", "additionalProperties": True}
 
 
-def _room_required(svc: Services, names: str) -> ApiError:
+def _room_required(names: str) -> ApiError:
     return ApiError(
         400,
         "daily_room_required",
@@ -84,7 +84,7 @@ async def start(request: Request) -> JSONResponse:
         if svc.daily is None:
             if start_request.create_daily_room:
                 raise missing_key_error()
-            raise _room_required(svc, "room_url and token")
+            raise _room_required("room_url and token")
         options = room_options(
             start_request.daily_room_properties, start_request.daily_meeting_token_properties
         )
@@ -131,7 +131,7 @@ async def bot(request: Request) -> JSONResponse:
     room = room_from(headers.room_url, headers.room_token, "x-daily-room-url", "x-daily-room-token")
     kind = http_kind(svc.settings.session_mode, room, False, "/bot")
     if kind is SessionKind.DAILY and room is None and svc.daily is None:
-        raise _room_required(svc, "x-daily-room-url and x-daily-room-token")
+        raise _room_required("x-daily-room-url and x-daily-room-token")
     session = svc.manager.reserve(
         kind, session_id=headers.session_id, body=body, max_secs=headers.max_session_seconds
     )
