@@ -15,9 +15,10 @@ and a `body`: the caller's custom JSON object, `{}` when none was sent.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from fastapi import WebSocket
+if TYPE_CHECKING:
+    from fastapi import WebSocket
 
 __all__ = [
     "DailySessionArguments",

@@ -5,9 +5,10 @@ and closed on shutdown. It makes three calls per session: `POST /rooms` (private
 always set), then `POST /meeting-tokens` twice, concurrently: an owner token for the bot and
 a participant token for the caller.
 
-Every failure is a `DailyError`, an `ApiError` that names the cause: 502 when Daily answers
-an error or garbage or cannot be reached, 504 when it does not answer in time. Neither the
-key nor a token ever appears in an error or a log line.
+Every failure is a `DailyError` that names the cause: an `UpstreamError` when Daily answers
+an error or garbage or cannot be reached, an `UpstreamTimeout` (`DailyTimeout`) when it does
+not answer in time. Neither the key nor a token ever appears in an error or a log line. What
+a caller may ask of a room is checked before this client is called (`app.room_options`).
 
 Retries: only a request that is safe to send twice is retried, once. A request whose
 connection could not be opened (refused, name not found) never reached Daily, so any request
@@ -21,7 +22,6 @@ a timeout: the time left is better spent answering.
 from __future__ import annotations
 
 import asyncio
-import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -32,8 +32,7 @@ from loguru import logger
 
 from app import __version__
 from app.config import Settings
-from app.errors import ApiError
-from app.sessions import Session, SessionManager
+from app.exceptions import UpstreamError, UpstreamTimeout
 
 if TYPE_CHECKING:
     import httpx
@@ -41,26 +40,23 @@ if TYPE_CHECKING:
 # httpx is imported where the client is made, not here: it adds about 0.2 s to the start-up
 # of a service that has no DAILY_API_KEY (docs/benchmarks.md, cold start).
 
-MAX_PROPERTY_KEYS = 50
-MAX_PROPERTIES_BYTES = 8192
 _MAX_ATTEMPTS = 2
 _RETRY_DELAY_SECS = 0.2
 _INFO_LIMIT = 200
 
 
-class DailyError(ApiError):
+class DailyError(UpstreamError):
     """Daily gave no room or token. `reason` is extra context for the log only."""
 
     def __init__(
-        self,
-        status: int,
-        code: str,
-        detail: str,
-        headers: dict[str, str] | None = None,
-        reason: str = "",
+        self, code: str, detail: str, *, retry_after: str | None = None, reason: str = ""
     ) -> None:
-        super().__init__(status, code, detail, headers)
+        super().__init__(code, detail, retry_after=retry_after)
         self.reason = reason
+
+
+class DailyTimeout(DailyError, UpstreamTimeout):
+    """Daily did not answer in time."""
 
 
 @dataclass(frozen=True)
@@ -79,65 +75,6 @@ class SessionRoom:
     exp: int
     bot_token: str = field(repr=False)
     caller_token: str | None = field(default=None, repr=False)
-
-
-@dataclass(frozen=True)
-class RoomOptions:
-    """The caller's validated `dailyRoomProperties` and `dailyMeetingTokenProperties`."""
-
-    room_properties: dict[str, Any] = field(default_factory=dict)
-    token_properties: dict[str, Any] = field(default_factory=dict)
-    caller_token: bool = True
-
-
-def room_options(
-    room_properties: dict[str, Any] | None,
-    token_properties: dict[str, Any] | None,
-    *,
-    caller_token: bool = True,
-) -> RoomOptions:
-    """Check what the caller wants passed to Daily, before any slot is taken or call made.
-
-    The service owns a few properties: the room's and tokens' `exp` (a caller's may only
-    shorten it), the tokens' `room_name`, and `is_owner`, which the caller's token never has.
-    """
-    room = dict(room_properties or {})
-    token = dict(token_properties or {})
-    for name, props in (("dailyRoomProperties", room), ("dailyMeetingTokenProperties", token)):
-        _check_size(name, props)
-        if "exp" in props:
-            _check_exp(f"{name}.exp", props["exp"])
-    if token.get("is_owner", False) is not False:
-        raise ApiError(
-            422,
-            "invalid_request",
-            "dailyMeetingTokenProperties.is_owner must be false or absent: the caller gets a "
-            "participant token, only the bot owns the room",
-        )
-    return RoomOptions(room, token, caller_token)
-
-
-def _check_size(name: str, props: dict[str, Any]) -> None:
-    if len(props) > MAX_PROPERTY_KEYS:
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"{name} has {len(props)} keys; at most {MAX_PROPERTY_KEYS} are allowed",
-        )
-    size = len(json.dumps(props, separators=(",", ":")).encode())
-    if size > MAX_PROPERTIES_BYTES:
-        raise ApiError(
-            422,
-            "invalid_request",
-            f"{name} is {size} bytes as JSON; at most {MAX_PROPERTIES_BYTES} are allowed",
-        )
-
-
-def _check_exp(where: str, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise ApiError(422, "invalid_request", f"{where} must be a Unix time in seconds")
-    if value <= time.time():
-        raise ApiError(422, "invalid_request", f"{where} is in the past")
 
 
 def _capped_exp(props: dict[str, Any], exp: int) -> int:
@@ -200,19 +137,26 @@ class DailyClient:
 
     # -- one session's room ----------------------------------------------------------------
 
-    async def create_session_room(self, options: RoomOptions, *, limit_secs: float) -> SessionRoom:
-        """Create a room and its tokens, all within `DAILY_START_TIMEOUT_SECS`. The room
-        expires after `DAILY_ROOM_EXPIRY_SECS`, by default the session's own time limit."""
+    async def create_session_room(
+        self,
+        room_properties: dict[str, Any],
+        caller_token_properties: dict[str, Any] | None,
+        *,
+        limit_secs: float,
+    ) -> SessionRoom:
+        """Create a room and its tokens, all within `DAILY_START_TIMEOUT_SECS`: an owner token
+        for the bot and, unless `caller_token_properties` is None, a participant token for
+        the caller. The room expires after `DAILY_ROOM_EXPIRY_SECS`, by default the session's
+        own time limit; the tokens never outlive it."""
         expiry = self._room_expiry if self._room_expiry is not None else limit_secs
         exp = math.ceil(time.time() + expiry)
         try:
             async with asyncio.timeout(self._start_timeout) as deadline:
-                created = await self._create(options, exp)
+                created = await self._create(room_properties, caller_token_properties, exp)
         except TimeoutError:
             if not deadline.expired():
                 raise
-            error = DailyError(
-                504,
+            error = DailyTimeout(
                 "daily_timeout",
                 "creating the Daily room and its tokens took longer than "
                 f"{_fmt(self._start_timeout)}s (DAILY_START_TIMEOUT_SECS)",
@@ -226,19 +170,24 @@ class DailyClient:
         logger.info("Daily room {} created; it expires at {}", created.name, expires)
         return created
 
-    async def _create(self, options: RoomOptions, exp: int) -> SessionRoom:
-        room_props = dict(options.room_properties)
+    async def _create(
+        self,
+        room_properties: dict[str, Any],
+        caller_token_properties: dict[str, Any] | None,
+        exp: int,
+    ) -> SessionRoom:
+        room_props = dict(room_properties)
         room_props["exp"] = exp = _capped_exp(room_props, exp)
         room_props.setdefault("eject_at_room_exp", True)
         room = await self.create_room({"privacy": "private", "properties": room_props})
         bot_props = {"room_name": room.name, "is_owner": True, "exp": exp}
-        if not options.caller_token:
+        if caller_token_properties is None:
             return SessionRoom(room.url, room.name, exp, await self.create_meeting_token(bot_props))
         caller_props = {
-            **options.token_properties,
+            **caller_token_properties,
             "room_name": room.name,
             "is_owner": False,
-            "exp": _capped_exp(options.token_properties, exp),
+            "exp": _capped_exp(caller_token_properties, exp),
         }
         try:
             async with asyncio.TaskGroup() as group:
@@ -308,23 +257,19 @@ class DailyClient:
         says = self._daily_says(response)
         where = f"HTTP {status} on {what}{says}"
         if status == 401:
-            raise DailyError(502, "daily_unauthorized", f"Daily rejected DAILY_API_KEY: {where}")
+            raise DailyError("daily_unauthorized", f"Daily rejected DAILY_API_KEY: {where}")
         if status == 403:
-            raise DailyError(
-                502, "daily_forbidden", f"Daily refused access for DAILY_API_KEY: {where}"
-            )
+            raise DailyError("daily_forbidden", f"Daily refused access for DAILY_API_KEY: {where}")
         if status == 429:
             retry_after = response.headers.get("retry-after", "").strip()
-            headers = {"Retry-After": retry_after} if _header_safe(retry_after) else None
             raise DailyError(
-                502,
                 "daily_rate_limited",
                 f"Daily is rate-limiting DAILY_API_KEY, retry later: {where}",
-                headers=headers,
+                retry_after=retry_after if _header_safe(retry_after) else None,
             )
         if status >= 500:
-            raise DailyError(502, "daily_server_error", f"Daily failed: {where}")
-        raise DailyError(502, "daily_error", f"Daily refused the request: {where}")
+            raise DailyError("daily_server_error", f"Daily failed: {where}")
+        raise DailyError("daily_error", f"Daily refused the request: {where}")
 
     def _daily_says(self, response: httpx.Response) -> str:
         """Daily's own `error` and `info` (`{"error": ..., "info": ...}`), cleaned and short."""
@@ -348,13 +293,12 @@ class DailyClient:
 
     def _bad_response(self, what: str, problem: str, exc: Exception | None = None) -> DailyError:
         return DailyError(
-            502,
             "daily_bad_response",
             f"Daily answered {what} with a body {problem}",
             reason=self._reason(exc) if exc else "",
         )
 
-    def _timeout(self, exc: httpx.TimeoutException, what: str) -> DailyError:
+    def _timeout(self, exc: httpx.TimeoutException, what: str) -> DailyTimeout:
         import httpx
 
         if isinstance(exc, httpx.ConnectTimeout | httpx.PoolTimeout):
@@ -367,14 +311,14 @@ class DailyClient:
                 f"Daily did not answer {what} within {_fmt(self._read_timeout)}s "
                 "(DAILY_READ_TIMEOUT_SECS)"
             )
-        return DailyError(504, "daily_timeout", detail, reason=self._reason(exc))
+        return DailyTimeout("daily_timeout", detail, reason=self._reason(exc))
 
     def _unreachable(self, exc: httpx.HTTPError, what: str) -> DailyError:
         if _never_sent(exc):
             detail = f"could not connect to the Daily API at {self._base} (DAILY_API_URL)"
         else:
             detail = f"the connection to the Daily API at {self._base} broke during {what}"
-        return DailyError(502, "daily_unreachable", detail, reason=self._reason(exc))
+        return DailyError("daily_unreachable", detail, reason=self._reason(exc))
 
     def _reason(self, exc: BaseException) -> str:
         return f"{type(exc).__name__}: {self._clean(str(exc))}".rstrip(": ")
@@ -393,33 +337,3 @@ def _header_safe(value: str) -> bool:
 
 def _fmt(value: float) -> str:
     return f"{value:g}"
-
-
-async def room_for_session(
-    daily: DailyClient, manager: SessionManager, session: Session, options: RoomOptions
-) -> SessionRoom:
-    """Create the room of a session whose slot is already reserved (so capacity and drain
-    were checked before any call to Daily). On any failure the slot is given back without
-    counting anything, and no bot starts."""
-    try:
-        with logger.contextualize(session_id=session.id):
-            created = await daily.create_session_room(options, limit_secs=session.limit_secs)
-    except BaseException:
-        manager.release(session)
-        raise
-    if manager.get(session.id) is not session:
-        raise ApiError(
-            503,
-            "session_cancelled",
-            f"session {session.id} was cancelled while its Daily room was being created",
-        )
-    return created
-
-
-def missing_key_error() -> ApiError:
-    return ApiError(
-        400,
-        "daily_room_required",
-        "createDailyRoom needs DAILY_API_KEY, which is not set on this service: set it, or "
-        "send room_url and token for a room you already have",
-    )

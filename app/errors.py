@@ -1,4 +1,5 @@
-"""One JSON error shape for every 4xx/5xx: `{"error": code, "detail": text}`."""
+"""One JSON error shape for every 4xx/5xx: `{"error": code, "detail": text}`, and the one
+place where the service's own errors (`app.exceptions`) become HTTP statuses."""
 
 from __future__ import annotations
 
@@ -11,6 +12,18 @@ from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
+from app.exceptions import (
+    AtCapacity,
+    BadRequest,
+    Conflict,
+    InvalidRequest,
+    NotFound,
+    ServiceError,
+    Unavailable,
+    UpstreamError,
+    UpstreamTimeout,
+)
+
 
 class ErrorBody(BaseModel):
     """The body of every error response."""
@@ -20,7 +33,8 @@ class ErrorBody(BaseModel):
 
 
 class ApiError(Exception):
-    """An error answered to the caller as `{"error": code, "detail": detail}`."""
+    """An error of the HTTP layer itself (a body that is not JSON, a missing key), answered
+    to the caller as `{"error": code, "detail": detail}`."""
 
     def __init__(
         self, status: int, code: str, detail: str, headers: dict[str, str] | None = None
@@ -30,6 +44,28 @@ class ApiError(Exception):
         self.code = code
         self.detail = detail
         self.headers = headers
+
+
+# Each category of the service's errors and its status; the most specific class wins.
+_STATUSES: dict[type[ServiceError], int] = {
+    BadRequest: 400,
+    InvalidRequest: 422,
+    NotFound: 404,
+    Conflict: 409,
+    AtCapacity: 429,
+    Unavailable: 503,
+    UpstreamTimeout: 504,
+    UpstreamError: 502,
+}
+
+
+def as_api_error(exc: ApiError | ServiceError) -> ApiError:
+    """What the caller gets for an error: its status, code, detail and headers."""
+    if isinstance(exc, ApiError):
+        return exc
+    status = next((_STATUSES[c] for c in type(exc).__mro__ if c in _STATUSES), 500)
+    headers = {"Retry-After": exc.retry_after} if exc.retry_after is not None else None
+    return ApiError(status, exc.code, exc.detail, headers)
 
 
 def error_response(
@@ -55,12 +91,14 @@ _HTTP_CODES = {
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    async def on_api_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, ApiError)
-        return error_response(exc.status, exc.code, exc.detail, exc.headers)
+    @app.exception_handler(ApiError)
+    @app.exception_handler(ServiceError)
+    async def on_api_error(request: Request, exc: ApiError | ServiceError) -> JSONResponse:
+        error = as_api_error(exc)
+        return error_response(error.status, error.code, error.detail, error.headers)
 
-    async def on_http_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, StarletteHTTPException)
+    @app.exception_handler(StarletteHTTPException)
+    async def on_http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         detail = exc.detail if isinstance(exc.detail, str) else str(exc.detail)
         if exc.status_code == 404 and detail == "Not Found":
             detail = f"no route {request.method} {request.url.path}"
@@ -72,15 +110,11 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _HTTP_CODES.get(exc.status_code, "error")
         return error_response(exc.status_code, code, detail, headers)
 
-    async def on_validation_error(request: Request, exc: Exception) -> JSONResponse:
-        assert isinstance(exc, RequestValidationError)
+    @app.exception_handler(RequestValidationError)
+    async def on_validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
         return error_response(
             422, "invalid_request", describe_validation(exc.errors(), request_part=True)
         )
-
-    app.add_exception_handler(ApiError, on_api_error)
-    app.add_exception_handler(StarletteHTTPException, on_http_error)
-    app.add_exception_handler(RequestValidationError, on_validation_error)
 
 
 def allowed_methods(app: FastAPI, request: Request) -> list[str]:

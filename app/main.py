@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from starlette.websockets import WebSocketDisconnect
 
 from app import __version__
 from app.bot_loader import Bot, load_bot
@@ -17,6 +18,7 @@ from app.errors import install_error_handlers
 from app.openapi import install_openapi
 from app.routes import probes, sessions, websocket
 from app.sessions import SessionManager
+from app.start_flow import StartFlow
 from app.state import Services
 
 
@@ -32,9 +34,11 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
             max_sessions=settings.max_sessions,
             session_timeout_secs=settings.session_timeout_secs,
             pending_timeout_secs=settings.pending_session_timeout_secs,
+            client_gone=(WebSocketDisconnect,),
         )
         daily = DailyClient.from_settings(settings)
-        app.state.services = Services(settings, loaded, manager, daily=daily)
+        flow = StartFlow(manager, settings.session_mode, daily)
+        app.state.services = Services(settings, loaded, manager, flow, daily=daily)
         try:
             yield
         finally:

@@ -1,13 +1,22 @@
-"""Which session kind a request starts under `SESSION_MODE`: never a silent fallback, a
-request the mode does not serve gets an error that names the mode."""
+"""Which session kind a start begins under `SESSION_MODE`: never a silent fallback, a request
+the mode does not serve gets an error that names the mode."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from enum import StrEnum
 
 from app.config import SessionMode
-from app.errors import ApiError
+from app.exceptions import BadRequest
 from app.sessions import SessionKind
+
+
+class Entry(StrEnum):
+    """Where a session start comes from."""
+
+    START = "start"  # POST /start: answers at once
+    BOT = "bot"  # POST /bot, Pipecat Cloud's call: answers when the bot returns
+    WEBSOCKET = "websocket"  # WS /ws
 
 
 @dataclass(frozen=True)
@@ -15,37 +24,42 @@ class Room:
     """A Daily room and the bot's token for it, as the caller sent them."""
 
     url: str
-    token: str
+    token: str = field(repr=False)
 
 
 def room_from(url: str | None, token: str | None, url_name: str, token_name: str) -> Room | None:
+    """The caller's room, if any; half a room is an error naming the missing field."""
     if not url and not token:
         return None
     if not url or not token:
         missing = url_name if not url else token_name
-        raise ApiError(
-            400,
+        raise BadRequest(
             "incomplete_room",
             f"a Daily room needs both {url_name} and {token_name}; {missing} is missing",
         )
     return Room(url, token)
 
 
-def http_kind(mode: SessionMode, room: Room | None, create_room: bool, route: str) -> SessionKind:
-    """The kind of session an HTTP start (`POST /start` or `POST /bot`) begins."""
+def session_kind(mode: SessionMode, entry: Entry, wants_room: bool) -> SessionKind:
+    """The kind of session a start begins. `wants_room`: the caller brought a Daily room or
+    asked for one to be created."""
+    if entry is Entry.WEBSOCKET:
+        if mode in (SessionMode.PIPECAT, SessionMode.DAILY):
+            raise BadRequest(
+                "mode_mismatch", f"SESSION_MODE={mode.value} does not serve WebSocket sessions"
+            )
+        return SessionKind.WEBSOCKET
     if mode is SessionMode.WEBSOCKET:
-        if route == "/bot" or room is not None or create_room:
-            raise ApiError(
-                400,
+        if entry is Entry.BOT or wants_room:
+            raise BadRequest(
                 "mode_mismatch",
                 "SESSION_MODE=websocket serves WebSocket sessions only: connect to /ws "
                 "(POST /start without a room announces one)",
             )
         return SessionKind.WEBSOCKET
     if mode is SessionMode.PIPECAT:
-        if room is not None or create_room:
-            raise ApiError(
-                400,
+        if wants_room:
+            raise BadRequest(
                 "mode_mismatch",
                 "SESSION_MODE=pipecat serves plain sessions only; this request asks for a "
                 "Daily room",
@@ -53,13 +67,4 @@ def http_kind(mode: SessionMode, room: Room | None, create_room: bool, route: st
         return SessionKind.PIPECAT
     if mode is SessionMode.DAILY:
         return SessionKind.DAILY
-    return SessionKind.DAILY if room is not None or create_room else SessionKind.PIPECAT
-
-
-def check_websocket_allowed(mode: SessionMode) -> None:
-    if mode in (SessionMode.PIPECAT, SessionMode.DAILY):
-        raise ApiError(
-            400,
-            "mode_mismatch",
-            f"SESSION_MODE={mode.value} does not serve WebSocket sessions",
-        )
+    return SessionKind.DAILY if wants_room else SessionKind.PIPECAT

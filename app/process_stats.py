@@ -15,10 +15,10 @@ _PROC = Path("/proc/self")
 
 def process_figures() -> dict[str, int]:
     return {
-        "rssBytes": _rss_bytes(),
-        "openFds": _open_fds(),
+        "rss_bytes": _rss_bytes(),
+        "open_fds": _open_fds(),
         "threads": _threads(),
-        "asyncioTasks": len(asyncio.all_tasks()),
+        "asyncio_tasks": len(asyncio.all_tasks()),
     }
 
 

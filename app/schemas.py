@@ -1,69 +1,101 @@
-"""Response shapes, declared so the OpenAPI schema says exactly what each route answers.
-Field names are camelCase, as Pipecat's clients expect."""
+"""Response shapes, written once: the routes answer these models and the OpenAPI schema is
+made from them. Attributes are snake_case; the JSON is camelCase (by alias), as Pipecat's
+clients expect."""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any, Literal
 
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
 
+from app.config import SessionMode
 from app.errors import ErrorBody
+from app.sessions import Session, SessionKind, SessionState
 
 
-class Status(BaseModel):
+class Answer(BaseModel):
+    """Base of every answer: camelCase JSON, built from trusted values (no validation)."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, serialize_by_alias=True
+    )
+
+    def response(self, status: int = 200) -> Response:
+        """The answer as a JSON response, fields that are None left out."""
+        return Response(
+            self.model_dump_json(exclude_none=True),
+            status_code=status,
+            media_type="application/json",
+        )
+
+
+class Status(Answer):
     status: Literal["ok", "ready"]
 
 
-class ProcessFigures(BaseModel):
+class ProcessFigures(Answer):
     """Resource figures of the serving process, for soak tests and dashboards."""
 
-    rssBytes: int
-    openFds: int
+    rss_bytes: int
+    open_fds: int
     threads: int
-    asyncioTasks: int
+    asyncio_tasks: int
 
 
-class Health(BaseModel):
+class Health(Answer):
     status: Literal["ok", "full", "draining"]
-    mode: Literal["auto", "pipecat", "daily", "websocket"]
-    activeSessions: int
-    maxSessions: int
+    mode: SessionMode
+    active_sessions: int
+    max_sessions: int
     draining: bool
     version: str
     process: ProcessFigures
 
 
-class StartAnswer(BaseModel):
-    sessionId: str
-    dailyRoom: str | None = Field(default=None, description="Daily sessions: the room URL.")
-    dailyToken: str | None = Field(
+class StartAnswer(Answer):
+    session_id: str
+    daily_room: str | None = Field(default=None, description="Daily sessions: the room URL.")
+    daily_token: str | None = Field(
         default=None, description="Daily rooms created here: the caller's participant token."
     )
-    wsUrl: str | None = Field(
+    ws_url: str | None = Field(
         default=None, description="WebSocket mode: where to connect to join this session."
     )
 
 
-class BotAnswer(BaseModel):
+class BotAnswer(Answer):
     """`POST /bot` answers an empty object when the bot returns."""
 
     model_config = ConfigDict(extra="forbid")
 
 
-class SessionInfo(BaseModel):
-    sessionId: str
-    kind: Literal["pipecat", "daily", "websocket"]
-    state: Literal["pending", "running"]
-    startedAt: str
-    ageSecs: float
+class SessionInfo(Answer):
+    session_id: str
+    kind: SessionKind
+    state: SessionState
+    started_at: datetime
+    age_secs: float
+
+    @classmethod
+    def of(cls, session: Session) -> SessionInfo:
+        return cls.model_construct(
+            session_id=session.id,
+            kind=session.kind,
+            state=session.state,
+            started_at=session.started_at,
+            age_secs=round(session.age_secs, 3),
+        )
 
 
-class SessionList(BaseModel):
+class SessionList(Answer):
     sessions: list[SessionInfo]
 
 
-class CancelAnswer(BaseModel):
-    sessionId: str
+class CancelAnswer(Answer):
+    session_id: str
     state: Literal["cancelling"]
 
 

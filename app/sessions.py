@@ -1,10 +1,12 @@
 """The session manager: the one place that owns every session's life.
 
-Routes only call it: `reserve()` checks drain, capacity and the id and registers the session
-in one synchronous step (so a burst of concurrent starts can never pass the cap), `start()`
-runs the bot in the session's own task under its duration limit, `cancel()` ends one early,
-and `drain()` lets the running ones finish before cancelling the rest. Every session ends
-in exactly one final state, logged once with its duration.
+The start flow (`app.start_flow`) calls it: `reserve()` checks drain, capacity and the id and
+registers the session in one synchronous step (so a burst of concurrent starts can never pass
+the cap), `start()` runs the bot in the session's own task under its duration limit,
+`cancel()` ends one early, and `drain()` lets the running ones finish before cancelling the
+rest. Every session ends in exactly one final state, logged once with its duration.
+
+It knows no HTTP: refusals are `app.exceptions` errors, which the HTTP layer maps to statuses.
 """
 
 from __future__ import annotations
@@ -18,11 +20,10 @@ from enum import StrEnum
 from typing import Any
 
 from loguru import logger
-from starlette.websockets import WebSocketDisconnect
 
 from app.arguments import SessionArguments
 from app.bot_loader import Bot
-from app.errors import ApiError
+from app.exceptions import AtCapacity, Conflict, NotFound, Unavailable
 from app.logs import SessionLogContext
 from app.metrics import SessionMetrics
 
@@ -66,14 +67,9 @@ class Session:
     counted: bool = False  # counted as started (and active) in the metrics
     start_clock: float = field(default_factory=time.monotonic)  # for the start latency
 
-    def describe(self) -> dict[str, Any]:
-        return {
-            "sessionId": self.id,
-            "kind": self.kind.value,
-            "state": self.state.value,
-            "startedAt": self.started_at.isoformat(),
-            "ageSecs": round(time.monotonic() - self.started_mono, 3),
-        }
+    @property
+    def age_secs(self) -> float:
+        return time.monotonic() - self.started_mono
 
 
 class SessionManager:
@@ -85,8 +81,12 @@ class SessionManager:
         session_timeout_secs: float,
         pending_timeout_secs: float,
         metrics: SessionMetrics | None = None,
+        client_gone: tuple[type[BaseException], ...] = (),
     ) -> None:
+        """`client_gone`: exceptions that mean the session's client went away (a closed
+        WebSocket): a normal end of the session, not a failure."""
         self._bot = bot
+        self._client_gone = client_gone
         self.metrics = metrics or SessionMetrics()
         for kind in SessionKind:
             self.metrics.started.labels(kind.value)
@@ -135,26 +135,25 @@ class SessionManager:
         body: dict[str, Any] | None = None,
         max_secs: float | None = None,
     ) -> Session:
-        """Register a new session, or raise the `ApiError` that says why not. Synchronous on
+        """Register a new session, or raise the error that says why not. Synchronous on
         purpose: the checks and the registration cannot interleave with another start."""
         if self._draining:
             self._reject(kind, "draining")
-            raise ApiError(
-                503, "draining", "the service is shutting down and accepts no new sessions"
+            raise Unavailable(
+                "draining", "the service is shutting down and accepts no new sessions"
             )
         if len(self._sessions) >= self._max:
             self._reject(kind, "capacity")
-            raise ApiError(
-                429,
+            raise AtCapacity(
                 "at_capacity",
                 f"all {self._max} session slots are in use (MAX_SESSIONS); retry shortly",
-                headers={"Retry-After": "1"},
+                retry_after="1",
             )
         if session_id is None:
             session_id = str(uuid.uuid4())
         elif session_id in self._sessions:
             self._reject(kind, "duplicate_id")
-            raise ApiError(409, "session_exists", f"session {session_id} is already active")
+            raise Conflict("session_exists", f"session {session_id} is already active")
         limit = self._timeout if max_secs is None else min(self._timeout, max_secs)
         session = Session(session_id, kind, body or {}, limit)
         self._sessions[session_id] = session
@@ -171,9 +170,9 @@ class SessionManager:
         """Hand an announced session to the WebSocket that names it."""
         session = self._sessions.get(session_id)
         if session is None or session.kind is not SessionKind.WEBSOCKET:
-            raise ApiError(404, "unknown_session", f"no announced session {session_id}")
+            raise NotFound("unknown_session", f"no announced session {session_id}")
         if session.state is not SessionState.PENDING or session.expiry is None:
-            raise ApiError(409, "session_taken", f"session {session_id} is already connected")
+            raise Conflict("session_taken", f"session {session_id} is already connected")
         session.expiry.cancel()
         session.expiry = None
         session.start_clock = time.monotonic()
@@ -219,10 +218,11 @@ class SessionManager:
                     )
                 else:
                     state = self._failed(session)
-            except WebSocketDisconnect:
-                session.end_reason = "client disconnected"
-            except Exception:
-                state = self._failed(session)
+            except Exception as exc:
+                if isinstance(exc, self._client_gone):
+                    session.end_reason = "client disconnected"
+                else:
+                    state = self._failed(session)
             if state in (SessionState.TIMED_OUT, SessionState.CANCELLED) and not self._bot.is_async:
                 logger.warning(
                     "a plain (sync) bot cannot be interrupted: its slot is released now and its "
@@ -252,7 +252,7 @@ class SessionManager:
         if self._sessions.get(session.id) is session and session.state is SessionState.PENDING:
             session.expiry = None
             session.end_reason = "no WebSocket connected in time"
-            with logger.contextualize(session_id=session.id):
+            with SessionLogContext(session.id):
                 self._finish(session, SessionState.TIMED_OUT)
 
     def _finish(self, session: Session, state: SessionState) -> None:
@@ -296,7 +296,7 @@ class SessionManager:
     def cancel(self, session_id: str, reason: str = "cancelled by request") -> Session:
         session = self._sessions.get(session_id)
         if session is None:
-            raise ApiError(404, "unknown_session", f"no active session {session_id}")
+            raise NotFound("unknown_session", f"no active session {session_id}")
         session.end_reason = reason
         if session.task is not None:
             session.task.cancel()
@@ -304,7 +304,7 @@ class SessionManager:
             if session.expiry is not None:
                 session.expiry.cancel()
                 session.expiry = None
-            with logger.contextualize(session_id=session.id):
+            with SessionLogContext(session.id):
                 self._finish(session, SessionState.CANCELLED)
         else:  # reserved, not started yet (its Daily room is being created): never counted
             self._remove(session)

@@ -10,6 +10,7 @@ from app.bot_loader import Bot
 from app.config import Settings
 from app.daily import DailyClient
 from app.sessions import SessionManager
+from app.start_flow import StartFlow
 
 
 @dataclass
@@ -17,6 +18,7 @@ class Services:
     settings: Settings
     bot: Bot
     manager: SessionManager
+    flow: StartFlow
     daily: DailyClient | None = None  # set when DAILY_API_KEY is
 
 

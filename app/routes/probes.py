@@ -2,24 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__
 from app.errors import ErrorBody, error_response
 from app.process_stats import process_figures
-from app.schemas import Health, Status
+from app.schemas import Health, ProcessFigures, Status
 from app.state import services
 
 router = APIRouter(tags=["probes"])
 
 
 @router.get("/livez", summary="Liveness: 200 while the process serves", response_model=Status)
-async def livez() -> dict[str, str]:
-    return {"status": "ok"}
+async def livez() -> Response:
+    return _LIVE.response()
+
+
+_LIVE = Status(status="ok")
+_READY = Status(status="ready")
 
 
 @router.get(
@@ -28,7 +30,7 @@ async def livez() -> dict[str, str]:
     response_model=Status,
     responses={503: {"model": ErrorBody, "description": "Not ready: `detail` says why."}},
 )
-async def readyz(request: Request) -> Any:
+async def readyz(request: Request) -> Response:
     svc = services(request)
     manager = svc.manager
     if manager.draining:
@@ -40,25 +42,22 @@ async def readyz(request: Request) -> Any:
     ready, why = await svc.bot.ready()
     if not ready:
         return error_response(503, "not_ready", why)
-    return {"status": "ready"}
+    return _READY.response()
 
 
 @router.get("/health", summary="A JSON summary of the service", response_model=Health)
-async def health(request: Request) -> JSONResponse:
+async def health(request: Request) -> Response:
     svc = services(request)
     manager = svc.manager
-    status = "draining" if manager.draining else ("full" if manager.full else "ok")
-    return JSONResponse(
-        {
-            "status": status,
-            "mode": svc.settings.session_mode.value,
-            "activeSessions": manager.active_count,
-            "maxSessions": manager.max_sessions,
-            "draining": manager.draining,
-            "version": __version__,
-            "process": process_figures(),
-        }
-    )
+    return Health(
+        status="draining" if manager.draining else ("full" if manager.full else "ok"),
+        mode=svc.settings.session_mode,
+        active_sessions=manager.active_count,
+        max_sessions=manager.max_sessions,
+        draining=manager.draining,
+        version=__version__,
+        process=ProcessFigures(**process_figures()),
+    ).response()
 
 
 @router.get(

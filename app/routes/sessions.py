@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 
-from app.arguments import DailySessionArguments, PipecatSessionArguments, SessionArguments
 from app.auth import check_api_key, require_api_key
-from app.daily import missing_key_error, room_for_session, room_options
-from app.errors import ApiError, error_response
-from app.modes import Room, http_kind, room_from
+from app.errors import error_response
+from app.exceptions import NotFound
+from app.modes import Entry, room_from
 from app.payloads import (
     BOT_HEADER_PARAMETERS,
     StartRequest,
@@ -27,7 +26,8 @@ from app.schemas import (
     StartAnswer,
     errors,
 )
-from app.sessions import MAX_SESSION_ID_LENGTH, Session, SessionKind, SessionState
+from app.sessions import MAX_SESSION_ID_LENGTH, SessionState
+from app.start_flow import StartAsk
 from app.state import services
 
 router = APIRouter(tags=["sessions"])
@@ -37,22 +37,6 @@ router = APIRouter(tags=["sessions"])
 _AUTH = [Depends(require_api_key)]
 
 _JSON_OBJECT = {"type": "object", "additionalProperties": True}
-
-
-def _room_required(names: str) -> ApiError:
-    return ApiError(
-        400,
-        "daily_room_required",
-        f"a Daily session needs a room: send {names}, or set DAILY_API_KEY so the service "
-        "creates one",
-    )
-
-
-def _arguments(session: Session, room: Room | None) -> SessionArguments:
-    if session.kind is SessionKind.DAILY:
-        assert room is not None
-        return DailySessionArguments(session.id, room.url, room.token, session.body)
-    return PipecatSessionArguments(session.id, session.body)
 
 
 @router.post(
@@ -69,43 +53,35 @@ def _arguments(session: Session, room: Room | None) -> SessionArguments:
         }
     },
 )
-async def start(request: Request) -> JSONResponse:
+async def start(request: Request) -> Response:
     check_api_key(request)
     svc = services(request)
-    start_request = parse_start_request(
+    parsed = parse_start_request(
         await read_json_object(
             request, svc.settings.max_body_bytes, svc.settings.client_timeout_secs
         )
     )
-    room = room_from(start_request.room_url, start_request.token, "room_url", "token")
-    kind = http_kind(svc.settings.session_mode, room, start_request.create_daily_room, "/start")
-    options = None
-    if kind is SessionKind.DAILY and room is None:
-        if svc.daily is None:
-            if start_request.create_daily_room:
-                raise missing_key_error()
-            raise _room_required("room_url and token")
-        options = room_options(
-            start_request.daily_room_properties, start_request.daily_meeting_token_properties
-        )
-    session = svc.manager.reserve(kind, body=start_request.body)
-    answer: dict[str, Any] = {"sessionId": session.id}
-    if kind is SessionKind.WEBSOCKET:
-        svc.manager.announce(session)
-        ws_url = str(request.url_for("websocket_session")).replace("http", "ws", 1)
-        answer["wsUrl"] = f"{ws_url}?session_id={session.id}"
-    else:
-        caller_token = None
-        if options is not None:
-            assert svc.daily is not None
-            created = await room_for_session(svc.daily, svc.manager, session, options)
-            room, caller_token = Room(created.url, created.bot_token), created.caller_token
-        svc.manager.start(session, _arguments(session, room))
-        if room is not None:
-            answer["dailyRoom"] = room.url
-        if caller_token is not None:
-            answer["dailyToken"] = caller_token
-    return JSONResponse(answer, status_code=201)
+    ask = StartAsk(
+        Entry.START,
+        body=parsed.body,
+        room=room_from(parsed.room_url, parsed.token, "room_url", "token"),
+        create_room=parsed.create_daily_room,
+        room_properties=parsed.daily_room_properties,
+        token_properties=parsed.daily_meeting_token_properties,
+    )
+    started = await svc.flow.start(ask)
+    session = started.session
+    ws_url = None
+    if started.task is None:  # announced: the caller connects to /ws to run it
+        base = str(request.url_for("websocket_session")).replace("http", "ws", 1)
+        ws_url = f"{base}?session_id={session.id}"
+    answer = StartAnswer(
+        session_id=session.id,
+        daily_room=started.room.url if started.room is not None else None,
+        daily_token=started.caller_token,
+        ws_url=ws_url,
+    )
+    return answer.response(201)
 
 
 @router.post(
@@ -121,29 +97,28 @@ async def start(request: Request) -> JSONResponse:
         },
     },
 )
-async def bot(request: Request) -> JSONResponse:
+async def bot(request: Request) -> Response:
     check_api_key(request)
     headers = parse_bot_headers(request)
     svc = services(request)
     body = await read_json_object(
         request, svc.settings.max_body_bytes, svc.settings.client_timeout_secs
     )
-    room = room_from(headers.room_url, headers.room_token, "x-daily-room-url", "x-daily-room-token")
-    kind = http_kind(svc.settings.session_mode, room, False, "/bot")
-    if kind is SessionKind.DAILY and room is None and svc.daily is None:
-        raise _room_required("x-daily-room-url and x-daily-room-token")
-    session = svc.manager.reserve(
-        kind, session_id=headers.session_id, body=body, max_secs=headers.max_session_seconds
+    ask = StartAsk(
+        Entry.BOT,
+        body=body,
+        session_id=headers.session_id,
+        max_secs=headers.max_session_seconds,
+        room=room_from(
+            headers.room_url, headers.room_token, "x-daily-room-url", "x-daily-room-token"
+        ),
+        room_fields="x-daily-room-url and x-daily-room-token",
     )
-    if kind is SessionKind.DAILY and room is None:
-        assert svc.daily is not None
-        # Only the bot's token: /bot answers when the bot returns, too late for a caller's.
-        options = room_options(None, None, caller_token=False)
-        created = await room_for_session(svc.daily, svc.manager, session, options)
-        room = Room(created.url, created.bot_token)
-    state = await svc.manager.start(session, _arguments(session, room))
+    started = await svc.flow.start(ask)
+    session = started.session
+    state = await started.task if started.task is not None else SessionState.PENDING
     if state is SessionState.COMPLETED:
-        return JSONResponse({})
+        return _EMPTY.response()
     if state is SessionState.FAILED:
         return error_response(
             500,
@@ -160,6 +135,9 @@ async def bot(request: Request) -> JSONResponse:
     )
 
 
+_EMPTY = BotAnswer()
+
+
 @router.get(
     "/sessions",
     summary="Active sessions",
@@ -167,8 +145,9 @@ async def bot(request: Request) -> JSONResponse:
     responses=errors(401),
     dependencies=_AUTH,
 )
-async def list_sessions(request: Request) -> JSONResponse:
-    return JSONResponse({"sessions": [s.describe() for s in services(request).manager.sessions()]})
+async def list_sessions(request: Request) -> Response:
+    sessions = [SessionInfo.of(s) for s in services(request).manager.sessions()]
+    return SessionList.model_construct(sessions=sessions).response()
 
 
 _SESSION_ID = Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]
@@ -181,11 +160,11 @@ _SESSION_ID = Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]
     responses=errors(401, 404, 422),
     dependencies=_AUTH,
 )
-async def get_session(request: Request, session_id: _SESSION_ID) -> JSONResponse:
+async def get_session(request: Request, session_id: _SESSION_ID) -> Response:
     session = services(request).manager.get(session_id)
     if session is None:
-        raise ApiError(404, "unknown_session", f"no active session {session_id}")
-    return JSONResponse(session.describe())
+        raise NotFound("unknown_session", f"no active session {session_id}")
+    return SessionInfo.of(session).response()
 
 
 @router.delete(
@@ -196,6 +175,6 @@ async def get_session(request: Request, session_id: _SESSION_ID) -> JSONResponse
     responses=errors(401, 404, 422),
     dependencies=_AUTH,
 )
-async def cancel_session(request: Request, session_id: _SESSION_ID) -> JSONResponse:
+async def cancel_session(request: Request, session_id: _SESSION_ID) -> Response:
     session = services(request).manager.cancel(session_id)
-    return JSONResponse({"sessionId": session.id, "state": "cancelling"}, status_code=202)
+    return CancelAnswer(session_id=session.id, state="cancelling").response(202)

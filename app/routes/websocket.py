@@ -8,12 +8,13 @@ import contextlib
 from fastapi import WebSocket
 from starlette.websockets import WebSocketState
 
-from app.arguments import WebSocketSessionArguments
 from app.auth import check_api_key
-from app.errors import ApiError
-from app.modes import check_websocket_allowed
+from app.errors import ApiError, as_api_error
+from app.exceptions import ServiceError
+from app.modes import Entry
 from app.payloads import decode_ws_body
-from app.sessions import SessionKind, SessionState
+from app.sessions import SessionState
+from app.start_flow import StartAsk
 from app.state import services
 
 # Close codes after the bot ends; refusals close with 4000 + the HTTP status of the error.
@@ -32,22 +33,23 @@ async def websocket_session(
     svc = services(websocket)
     try:
         check_api_key(websocket)
-        check_websocket_allowed(svc.settings.session_mode)
         if session_id is not None and body is not None:
             raise ApiError(400, "bad_request", "send either 'body' or 'session_id', not both")
-        if session_id is not None:
-            session = svc.manager.claim(session_id)
-        else:
-            data = decode_ws_body(body, svc.settings.max_body_bytes)
-            session = svc.manager.reserve(SessionKind.WEBSOCKET, body=data)
-    except ApiError as exc:
-        await refuse(websocket, 4000 + exc.status, exc.detail)
+        data = {} if session_id is not None else decode_ws_body(body, svc.settings.max_body_bytes)
+        started = await svc.flow.start_websocket(
+            StartAsk(Entry.WEBSOCKET, body=data),
+            websocket,
+            lambda: _accept(websocket),
+            claim=session_id,
+        )
+    except (ApiError, ServiceError) as exc:
+        error = as_api_error(exc)
+        await refuse(websocket, 4000 + error.status, error.detail)
         return
-    if not await _accept(websocket):
-        svc.manager.release(session)
+    if started is None or started.task is None:  # the handshake failed
         return
-    args = WebSocketSessionArguments(session.id, websocket, session.body)
-    state = await svc.manager.start(session, args)
+    state = await started.task
+    session = started.session
     await _close(websocket, _CLOSE_CODES[state], session.end_reason or state.value)
 
 

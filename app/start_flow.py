@@ -1,0 +1,168 @@
+"""The one start flow: every way a session starts (`POST /start`, `POST /bot`, `WS /ws`) calls
+`StartFlow`, which does reserve → room → start or announce, and gives the slot back on any
+failure. Routes parse the request into a `StartAsk`, call the flow, and shape its `Started`.
+
+The order is the contract: the request is checked first (mode, room, room options), then a
+slot is reserved (so a full or draining service refuses before any call to Daily or any
+handshake), then the session's room is created or its WebSocket accepted, then the bot
+starts. Like the session engine, the flow knows no HTTP: it raises `app.exceptions` errors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from loguru import logger
+
+from app.arguments import (
+    DailySessionArguments,
+    PipecatSessionArguments,
+    SessionArguments,
+    WebSocketSessionArguments,
+)
+from app.config import SessionMode
+from app.daily import DailyClient, SessionRoom
+from app.exceptions import BadRequest, Unavailable
+from app.modes import Entry, Room, session_kind
+from app.room_options import RoomOptions, room_options
+from app.sessions import Session, SessionKind, SessionManager, SessionState
+
+
+@dataclass(frozen=True)
+class StartAsk:
+    """What a caller asks for, parsed from its request."""
+
+    entry: Entry
+    body: dict[str, Any] = field(default_factory=dict)
+    session_id: str | None = None  # the caller's own id; None: a UUID4 is made
+    max_secs: float | None = None  # a time limit below SESSION_TIMEOUT_SECS
+    room: Room | None = None  # a Daily room the caller already has
+    create_room: bool = False  # asked for a Daily room (createDailyRoom)
+    room_properties: dict[str, Any] | None = None
+    token_properties: dict[str, Any] | None = None
+    room_fields: str = "room_url and token"  # how this entry's caller sends a room, for errors
+
+
+@dataclass(frozen=True)
+class Started:
+    """A started (or announced) session and what its caller needs to join it."""
+
+    session: Session
+    room: Room | None = None  # the Daily room the bot joins
+    caller_token: str | None = field(default=None, repr=False)  # for a room created here
+    task: asyncio.Task[SessionState] | None = None  # None: announced, awaiting its WebSocket
+
+
+class StartFlow:
+    def __init__(
+        self, manager: SessionManager, mode: SessionMode, daily: DailyClient | None
+    ) -> None:
+        self._manager = manager
+        self._mode = mode
+        self._daily = daily
+
+    async def start(self, ask: StartAsk) -> Started:
+        """Start a session over HTTP: its bot runs in the background (`Started.task`), or, in
+        `websocket` mode, it is announced and waits for its WebSocket."""
+        kind = session_kind(self._mode, ask.entry, ask.room is not None or ask.create_room)
+        plan = self._room_plan(kind, ask)
+        session = self._manager.reserve(
+            kind, session_id=ask.session_id, body=ask.body, max_secs=ask.max_secs
+        )
+        if kind is SessionKind.WEBSOCKET:
+            self._manager.announce(session)
+            return Started(session)
+        room, caller_token = ask.room, None
+        if plan is not None:
+            created = await self._create_room(session, *plan)
+            room, caller_token = Room(created.url, created.bot_token), created.caller_token
+        task = self._manager.start(session, self._arguments(session, room))
+        return Started(session, room, caller_token, task)
+
+    async def start_websocket(
+        self,
+        ask: StartAsk,
+        websocket: Any,
+        accept: Callable[[], Awaitable[bool]],
+        *,
+        claim: str | None = None,
+    ) -> Started | None:
+        """Start a session on a WebSocket: a new one, or the announced session named `claim`.
+        The socket is accepted (`accept`) only once a slot is held; None when the handshake
+        failed, with the slot given back."""
+        session_kind(self._mode, Entry.WEBSOCKET, False)
+        if claim is not None:
+            session = self._manager.claim(claim)
+        else:
+            session = self._manager.reserve(
+                SessionKind.WEBSOCKET,
+                session_id=ask.session_id,
+                body=ask.body,
+                max_secs=ask.max_secs,
+            )
+        try:
+            accepted = await accept()
+        except BaseException:
+            self._manager.release(session)
+            raise
+        if not accepted:
+            self._manager.release(session)
+            return None
+        args = WebSocketSessionArguments(session.id, websocket, session.body)
+        return Started(session, task=self._manager.start(session, args))
+
+    def _room_plan(
+        self, kind: SessionKind, ask: StartAsk
+    ) -> tuple[DailyClient, RoomOptions] | None:
+        """The client and options to create this session's room with, or None when it needs
+        no room of ours."""
+        if kind is not SessionKind.DAILY or ask.room is not None:
+            return None
+        daily = self._daily
+        if daily is None:
+            if ask.create_room:
+                raise BadRequest(
+                    "daily_room_required",
+                    "createDailyRoom needs DAILY_API_KEY, which is not set on this service: set "
+                    "it, or send room_url and token for a room you already have",
+                )
+            raise BadRequest(
+                "daily_room_required",
+                f"a Daily session needs a room: send {ask.room_fields}, or set DAILY_API_KEY so "
+                "the service creates one",
+            )
+        if ask.entry is Entry.BOT:
+            # Only the bot's token: /bot answers when the bot returns, too late for a caller's.
+            return daily, room_options(None, None, caller_token=False)
+        return daily, room_options(ask.room_properties, ask.token_properties)
+
+    async def _create_room(
+        self, session: Session, daily: DailyClient, options: RoomOptions
+    ) -> SessionRoom:
+        """Create the room of a reserved session. On any failure the slot is given back
+        without counting anything, and no bot starts."""
+        try:
+            with logger.contextualize(session_id=session.id):
+                created = await daily.create_session_room(
+                    options.room_properties,
+                    options.token_properties if options.caller_token else None,
+                    limit_secs=session.limit_secs,
+                )
+        except BaseException:
+            self._manager.release(session)
+            raise
+        if self._manager.get(session.id) is not session:
+            raise Unavailable(
+                "session_cancelled",
+                f"session {session.id} was cancelled while its Daily room was being created",
+            )
+        return created
+
+    @staticmethod
+    def _arguments(session: Session, room: Room | None) -> SessionArguments:
+        if room is not None:
+            return DailySessionArguments(session.id, room.url, room.token, session.body)
+        return PipecatSessionArguments(session.id, session.body)
