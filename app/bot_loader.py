@@ -41,16 +41,42 @@ class Bot:
         else:
             await run_in_thread(self.entry, args)
 
-    async def ready(self) -> tuple[bool, str]:
-        """Ask `readyz()`, if the module has one: `bool` or a dict with `"ready"`."""
-        if self.readiness is None:
+
+class ReadinessCheck:
+    """Asks the bot's `readyz()` (if it has one) with a deadline, and never more than once
+    at a time: a probe that arrives while a call is in flight waits for that call, so a
+    `readyz()` that hangs costs one thread or task, not one per probe."""
+
+    def __init__(self, readiness: Callable[[], Any] | None, timeout_secs: float) -> None:
+        self._readiness = readiness
+        self._timeout = timeout_secs
+        self._in_flight: asyncio.Task[tuple[bool, str]] | None = None
+
+    async def __call__(self) -> tuple[bool, str]:
+        """`(ready, why not)`: a `readyz()` that raises, answers anything but `True` (or
+        `{"ready": True}`), or is late, says not ready."""
+        if self._readiness is None:
             return True, ""
+        if self._in_flight is None or self._in_flight.done():
+            self._in_flight = asyncio.create_task(self._ask(self._readiness))
         try:
-            if inspect.iscoroutinefunction(self.readiness):
-                answer = await self.readiness()
+            async with asyncio.timeout(self._timeout):
+                return await asyncio.shield(self._in_flight)
+        except TimeoutError:
+            return False, (
+                f"bot readyz() did not answer within {self._timeout:g}s (READYZ_TIMEOUT_SECS)"
+            )
+
+    @staticmethod
+    async def _ask(readiness: Callable[[], Any]) -> tuple[bool, str]:
+        try:
+            if inspect.iscoroutinefunction(readiness):
+                answer = await readiness()
             else:
-                answer = await run_in_thread(self.readiness)
-        except Exception as exc:
+                answer = await run_in_thread(readiness)
+        except asyncio.CancelledError:
+            raise
+        except BaseException as exc:  # SystemExit too: a probe never stops the service
             return False, f"bot readyz() raised {type(exc).__name__}"
         if isinstance(answer, dict):
             answer = answer.get("ready", False)

@@ -11,7 +11,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from starlette.websockets import WebSocketDisconnect
 
 from app import __version__
-from app.bot_loader import Bot, load_bot
+from app.bot_loader import Bot, ReadinessCheck, load_bot
 from app.config import Settings
 from app.daily import DailyClient
 from app.errors import install_error_handlers
@@ -38,7 +38,8 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
         )
         daily = DailyClient.from_settings(settings)
         flow = StartFlow(manager, settings.session_mode, daily)
-        app.state.services = Services(settings, loaded, manager, flow, daily=daily)
+        readiness = ReadinessCheck(loaded.readiness, settings.readyz_timeout_secs)
+        app.state.services = Services(settings, loaded, manager, flow, readiness, daily=daily)
         try:
             yield
         finally:

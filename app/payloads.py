@@ -53,7 +53,10 @@ class BotHeaders(BaseModel):
     room_token: str | None = Field(
         default=None, alias="x-daily-room-token", max_length=8192, repr=False
     )
-    max_session_seconds: float | None = Field(default=None, alias="x-pcc-max-session-seconds", gt=0)
+    # A floor of 1 s: a smaller limit cannot be meant (Pipecat Cloud allows 60 s and more).
+    max_session_seconds: float | None = Field(
+        default=None, alias="x-pcc-max-session-seconds", ge=1, allow_inf_nan=False
+    )
 
 
 _BOT_HEADER_NAMES = tuple(str(f.alias) for f in BotHeaders.model_fields.values())

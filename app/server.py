@@ -17,6 +17,7 @@ from loguru import logger
 
 from app.config import Settings
 from app.protocol import guarded_protocol
+from app.sessions import STOP_GRACE_SECS
 from app.state import Services
 
 FORCED_EXIT_CODE = 1
@@ -36,6 +37,30 @@ class DrainingServer(uvicorn.Server):
     async def serve(self, sockets: list[object] | None = None) -> None:  # type: ignore[override]
         self._loop = asyncio.get_running_loop()
         await super().serve(sockets)  # type: ignore[arg-type]
+        await self._stop_leftover_tasks()
+
+    async def _stop_leftover_tasks(self) -> None:
+        """Cancel what the bot left running after every session ended, giving it the same
+        grace as a session's bot. A task that ignores its cancellation would hold the exit
+        for ever (asyncio waits for every task): the process exits without it, with a
+        warning."""
+        current = asyncio.current_task()
+        leftover = [t for t in asyncio.all_tasks() if t is not current and not t.done()]
+        if not leftover:
+            return
+        for task in leftover:
+            task.cancel()
+        _, pending = await asyncio.wait(leftover, timeout=STOP_GRACE_SECS)
+        if pending:
+            names = ", ".join(sorted(t.get_name() for t in pending)[:5])
+            logger.warning(
+                "{} task(s) ignored cancellation at exit ({}): exiting without them",
+                len(pending),
+                names,
+            )
+            logger.complete()
+            sys.stderr.flush()
+            os._exit(0)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         # Runs in the main thread between bytecodes: hand the work to the event loop.

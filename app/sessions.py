@@ -50,6 +50,9 @@ FINAL_STATES = (
     SessionState.CANCELLED,
 )
 MAX_SESSION_ID_LENGTH = 128
+# How long a cancelled bot may take to stop (a Pipecat pipeline tears down in well under a
+# second) before its slot is released and its task abandoned with a warning.
+STOP_GRACE_SECS = 2.0
 
 
 @dataclass(eq=False)
@@ -61,9 +64,13 @@ class Session:
     state: SessionState = SessionState.PENDING
     started_at: datetime = field(default_factory=lambda: datetime.now(UTC))
     started_mono: float = field(default_factory=time.monotonic)
-    task: asyncio.Task[SessionState] | None = None
+    task: asyncio.Task[None] | None = None  # runs the bot
+    done: asyncio.Future[SessionState] | None = None  # the final state, once recorded
     end_reason: str = ""
-    expiry: asyncio.TimerHandle | None = None
+    ending: SessionState | None = None  # the service's cause, once it ends the session
+    finished: bool = False
+    expiry: asyncio.TimerHandle | None = None  # an announced session's wait
+    timer: asyncio.TimerHandle | None = None  # a running session's time limit, then grace
     counted: bool = False  # counted as started (and active) in the metrics
     start_clock: float = field(default_factory=time.monotonic)  # for the start latency
 
@@ -82,10 +89,13 @@ class SessionManager:
         pending_timeout_secs: float,
         metrics: SessionMetrics | None = None,
         client_gone: tuple[type[BaseException], ...] = (),
+        stop_grace_secs: float = STOP_GRACE_SECS,
     ) -> None:
         """`client_gone`: exceptions that mean the session's client went away (a closed
-        WebSocket): a normal end of the session, not a failure."""
+        WebSocket): a normal end of the session, not a failure. `stop_grace_secs`: how long a
+        bot may take to stop once the service ends its session."""
         self._bot = bot
+        self._stop_grace = stop_grace_secs
         self._client_gone = client_gone
         self.metrics = metrics or SessionMetrics()
         for kind in SessionKind:
@@ -192,44 +202,41 @@ class SessionManager:
             else:
                 self._remove(session)
 
-    def start(self, session: Session, args: SessionArguments) -> asyncio.Task[SessionState]:
-        """Run the bot for a reserved session in the session's own task."""
+    def start(self, session: Session, args: SessionArguments) -> asyncio.Future[SessionState]:
+        """Run the bot for a reserved session in the session's own task, under its time
+        limit. The returned future gets the session's final state once it is recorded."""
+        loop = asyncio.get_running_loop()
         session.state = SessionState.RUNNING
         self._count_started(session)
+        session.done = loop.create_future()
+        session.timer = loop.call_later(session.limit_secs, self._time_out, session)
         session.task = asyncio.create_task(self._run(session, args), name=f"session-{session.id}")
-        return session.task
+        return session.done
 
-    async def _run(self, session: Session, args: SessionArguments) -> SessionState:
+    async def _run(self, session: Session, args: SessionArguments) -> None:
+        """The session's task. Whatever the bot raises (`SystemExit`, `KeyboardInterrupt` and
+        other `BaseException`s included) ends this session only. When the service ended the
+        session (cancel, time limit, drain), that cause is the final state, whatever the bot
+        does with its cancellation."""
         with SessionLogContext(session.id):
             self._started(session)
             state = SessionState.COMPLETED
             try:
-                async with asyncio.timeout(session.limit_secs) as deadline:
-                    await self._bot.run(args)
+                await self._bot.run(args)
             except asyncio.CancelledError:
                 state = SessionState.CANCELLED
-                if not session.end_reason:
-                    session.end_reason = "cancelled"
-            except TimeoutError:
-                if deadline.expired():
-                    state = SessionState.TIMED_OUT
-                    session.end_reason = (
-                        f"session exceeded its limit of {_fmt_secs(session.limit_secs)}s"
-                    )
-                else:
-                    state = self._failed(session)
-            except Exception as exc:
+            except BaseException as exc:
                 if isinstance(exc, self._client_gone):
-                    session.end_reason = "client disconnected"
+                    if not session.end_reason:
+                        session.end_reason = "client disconnected"
                 else:
-                    state = self._failed(session)
-            if state in (SessionState.TIMED_OUT, SessionState.CANCELLED) and not self._bot.is_async:
+                    state = self._failed(session, exc)
+            if session.ending is not None and not self._bot.is_async:
                 logger.warning(
                     "a plain (sync) bot cannot be interrupted: its slot is released now and its "
                     "thread runs until bot() returns"
                 )
-            self._finish(session, state)
-            return state
+            self._finish(session, session.ending or state)
 
     def _started(self, session: Session) -> None:
         # Not inline in _run: loguru materializes its caller's frame object, which _run, a
@@ -243,10 +250,41 @@ class SessionManager:
             _fmt_secs(session.limit_secs),
         )
 
-    def _failed(self, session: Session) -> SessionState:
-        logger.exception("bot raised; ending this session only")
-        session.end_reason = "bot raised an exception"
+    def _failed(self, session: Session, exc: BaseException) -> SessionState:
+        logger.opt(exception=exc).error(
+            "bot raised {}; ending this session only", type(exc).__name__
+        )
+        session.end_reason = f"bot raised {type(exc).__name__}"
         return SessionState.FAILED
+
+    def _time_out(self, session: Session) -> None:
+        session.timer = None
+        reason = f"session exceeded its limit of {_fmt_secs(session.limit_secs)}s"
+        self._end(session, SessionState.TIMED_OUT, reason)
+
+    def _end(self, session: Session, state: SessionState, reason: str) -> None:
+        """End a running session for a cause of the service's own: cancel its task, and if
+        the task has not stopped within `stop_grace_secs` record the final state anyway."""
+        if session.ending is not None or session.task is None or session.finished:
+            return
+        session.ending = state
+        session.end_reason = reason
+        session.task.cancel()
+        loop = asyncio.get_running_loop()
+        session.timer = loop.call_later(self._stop_grace, self._abandon, session)
+
+    def _abandon(self, session: Session) -> None:
+        session.timer = None
+        if session.finished or session.ending is None:
+            return
+        with SessionLogContext(session.id):
+            logger.warning(
+                "the bot did not stop within {}s of being {}: its slot is released now and its "
+                "task is left running",
+                _fmt_secs(self._stop_grace),
+                "timed out" if session.ending is SessionState.TIMED_OUT else "cancelled",
+            )
+            self._finish(session, session.ending)
 
     def _expire(self, session: Session) -> None:
         if self._sessions.get(session.id) is session and session.state is SessionState.PENDING:
@@ -256,6 +294,13 @@ class SessionManager:
                 self._finish(session, SessionState.TIMED_OUT)
 
     def _finish(self, session: Session, state: SessionState) -> None:
+        """Record the session's one final state; later calls do nothing."""
+        if session.finished:
+            return
+        session.finished = True
+        if session.timer is not None:
+            session.timer.cancel()
+            session.timer = None
         session.state = state
         self._remove(session)
         duration = time.monotonic() - session.started_mono
@@ -272,6 +317,8 @@ class SessionManager:
         self.metrics.active.labels(kind).dec()
         self.metrics.finished.labels(kind, state.value).inc()
         self.metrics.duration.labels(kind).observe(duration)
+        if session.done is not None and not session.done.done():
+            session.done.set_result(state)
 
     def _count_started(self, session: Session) -> None:
         if not session.counted:
@@ -297,10 +344,10 @@ class SessionManager:
         session = self._sessions.get(session_id)
         if session is None:
             raise NotFound("unknown_session", f"no active session {session_id}")
-        session.end_reason = reason
         if session.task is not None:
-            session.task.cancel()
+            self._end(session, SessionState.CANCELLED, reason)
         elif session.counted:  # announced, never connected
+            session.end_reason = reason
             if session.expiry is not None:
                 session.expiry.cancel()
                 session.expiry = None
@@ -315,7 +362,8 @@ class SessionManager:
 
     async def drain(self, timeout_secs: float) -> None:
         """Stop new sessions, let running ones finish for up to `timeout_secs`, then cancel
-        the rest and wait for them to record their final state."""
+        the rest and wait for them to record their final state (at most `stop_grace_secs`
+        later: a bot that ignores its cancellation is abandoned)."""
         self._draining = True
         if self._sessions:
             logger.info(
@@ -331,9 +379,8 @@ class SessionManager:
         leftover = list(self._sessions.values())
         for session in leftover:
             self.cancel(session.id, "drain timeout reached")
-        tasks = [s.task for s in leftover if s.task is not None]
-        if tasks:
-            await asyncio.wait(tasks)
+        if self._sessions:
+            await self._idle.wait()  # bounded: _abandon records every state within the grace
 
 
 def _fmt_secs(value: float) -> str:

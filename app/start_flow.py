@@ -53,7 +53,7 @@ class Started:
     session: Session
     room: Room | None = None  # the Daily room the bot joins
     caller_token: str | None = field(default=None, repr=False)  # for a room created here
-    task: asyncio.Task[SessionState] | None = None  # None: announced, awaiting its WebSocket
+    done: asyncio.Future[SessionState] | None = None  # its final state; None: announced
 
 
 class StartFlow:
@@ -65,8 +65,9 @@ class StartFlow:
         self._daily = daily
 
     async def start(self, ask: StartAsk) -> Started:
-        """Start a session over HTTP: its bot runs in the background (`Started.task`), or, in
-        `websocket` mode, it is announced and waits for its WebSocket."""
+        """Start a session over HTTP: its bot runs in the background (`Started.done` gets
+        its final state), or, in `websocket` mode, it is announced and waits for its
+        WebSocket."""
         kind = session_kind(self._mode, ask.entry, ask.room is not None or ask.create_room)
         plan = self._room_plan(kind, ask)
         session = self._manager.reserve(
@@ -79,8 +80,8 @@ class StartFlow:
         if plan is not None:
             created = await self._create_room(session, *plan)
             room, caller_token = Room(created.url, created.bot_token), created.caller_token
-        task = self._manager.start(session, self._arguments(session, room))
-        return Started(session, room, caller_token, task)
+        done = self._manager.start(session, self._arguments(session, room))
+        return Started(session, room, caller_token, done)
 
     async def start_websocket(
         self,
@@ -112,7 +113,7 @@ class StartFlow:
             self._manager.release(session)
             return None
         args = WebSocketSessionArguments(session.id, websocket, session.body)
-        return Started(session, task=self._manager.start(session, args))
+        return Started(session, done=self._manager.start(session, args))
 
     def _room_plan(
         self, kind: SessionKind, ask: StartAsk

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from starlette.requests import HTTPConnection
 
-from app.bot_loader import Bot
+from app.bot_loader import Bot, ReadinessCheck
 from app.config import Settings
 from app.daily import DailyClient
 from app.sessions import SessionManager
@@ -19,6 +19,7 @@ class Services:
     bot: Bot
     manager: SessionManager
     flow: StartFlow
+    readiness: ReadinessCheck
     daily: DailyClient | None = None  # set when DAILY_API_KEY is
 
 

@@ -88,13 +88,22 @@ def test_chunked_body_over_limit(client_for) -> None:
     assert_healthy_and_nothing_started(client)
 
 
-def test_invalid_session_timeout_header(client_for) -> None:
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        ("-3", "Input should be greater than or equal to 1"),
+        ("5e-324", "Input should be greater than or equal to 1"),
+        ("0.5", "Input should be greater than or equal to 1"),
+        ("nan", "Input should be a finite number"),
+    ],
+)
+def test_invalid_session_timeout_header(client_for, value: str, problem: str) -> None:
     client = client_for()
-    response = client.post("/bot", headers={"x-pcc-max-session-seconds": "-3"})
+    response = client.post("/bot", headers={"x-pcc-max-session-seconds": value})
     assert response.status_code == 422
     assert response.json() == {
         "error": "invalid_request",
-        "detail": "x-pcc-max-session-seconds: Input should be greater than 0",
+        "detail": f"x-pcc-max-session-seconds: {problem}",
     }
     assert_healthy_and_nothing_started(client)
 

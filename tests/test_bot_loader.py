@@ -4,7 +4,7 @@ import threading
 import pytest
 
 from app.arguments import PipecatSessionArguments
-from app.bot_loader import BotLoadError, load_bot, run_in_thread
+from app.bot_loader import BotLoadError, ReadinessCheck, load_bot, run_in_thread
 
 
 def test_missing_module_is_one_clear_line() -> None:
@@ -44,11 +44,11 @@ def test_async_and_sync_bots_are_recognised() -> None:
 async def test_readyz_dict_answer_is_read() -> None:
     from tests.bots import not_ready
 
-    bot = load_bot("tests.bots.not_ready")
-    assert await bot.ready() == (False, "bot readyz() reported not ready")
+    check = ReadinessCheck(load_bot("tests.bots.not_ready").readiness, 5)
+    assert await check() == (False, "bot readyz() reported not ready")
     not_ready.READY = {"ready": True}
     try:
-        assert await bot.ready() == (True, "")
+        assert await check() == (True, "")
     finally:
         not_ready.READY = {"ready": False}
 

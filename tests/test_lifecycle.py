@@ -97,10 +97,10 @@ def test_smaller_pcc_max_session_seconds_wins(server_for) -> None:
     response = httpx.post(
         f"{server.url}/bot",
         json={"sleep": 30},
-        headers={"x-daily-session-id": "pcc-limit", "x-pcc-max-session-seconds": "0.3"},
+        headers={"x-daily-session-id": "pcc-limit", "x-pcc-max-session-seconds": "1"},
     )
     assert response.status_code == 504
-    assert response.json()["detail"] == "session pcc-limit: session exceeded its limit of 0.3s"
+    assert response.json()["detail"] == "session pcc-limit: session exceeded its limit of 1s"
 
 
 async def test_websocket_past_timeout_is_closed_with_reason(server_for) -> None:

@@ -135,7 +135,7 @@ def test_websocket_bot_failure_closes_1011_and_service_stays_ready(client_for) -
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_text()
         assert closed.value.code == 1011
-        assert closed.value.reason == "bot raised an exception"
+        assert closed.value.reason == "bot raised RuntimeError"
     assert client.get("/readyz").status_code == 200
 
 

@@ -39,7 +39,7 @@ async def readyz(request: Request) -> Response:
         return error_response(
             503, "not_ready", f"at capacity: {manager.active_count}/{manager.max_sessions} sessions"
         )
-    ready, why = await svc.bot.ready()
+    ready, why = await svc.readiness()
     if not ready:
         return error_response(503, "not_ready", why)
     return _READY.response()

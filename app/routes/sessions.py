@@ -72,7 +72,7 @@ async def start(request: Request) -> Response:
     started = await svc.flow.start(ask)
     session = started.session
     ws_url = None
-    if started.task is None:  # announced: the caller connects to /ws to run it
+    if started.done is None:  # announced: the caller connects to /ws to run it
         base = str(request.url_for("websocket_session")).replace("http", "ws", 1)
         ws_url = f"{base}?session_id={session.id}"
     answer = StartAnswer(
@@ -116,7 +116,7 @@ async def bot(request: Request) -> Response:
     )
     started = await svc.flow.start(ask)
     session = started.session
-    state = await started.task if started.task is not None else SessionState.PENDING
+    state = await started.done if started.done is not None else SessionState.PENDING
     if state is SessionState.COMPLETED:
         return _EMPTY.response()
     if state is SessionState.FAILED:

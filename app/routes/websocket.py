@@ -46,9 +46,9 @@ async def websocket_session(
         error = as_api_error(exc)
         await refuse(websocket, 4000 + error.status, error.detail)
         return
-    if started is None or started.task is None:  # the handshake failed
+    if started is None or started.done is None:  # the handshake failed
         return
-    state = await started.task
+    state = await started.done
     session = started.session
     await _close(websocket, _CLOSE_CODES[state], session.end_reason or state.value)
 
