@@ -9,6 +9,7 @@ from loguru import logger
 
 from app.bot_loader import BotLoadError
 from app.config import SettingsError, load_settings
+from app.listener import ListenError, open_listener
 from app.logs import configure_logging
 from app.main import create_app
 from app.server import build_server
@@ -34,8 +35,13 @@ def main() -> int:
         settings.host,
         settings.port,
     )
+    try:
+        listener = open_listener(settings.host, settings.port)
+    except ListenError as exc:
+        logger.error("cannot start: {}", exc)
+        return 2
     server = build_server(app, settings)
-    server.run()
+    server.run(sockets=[listener])
     if not server.started:
         logger.error("cannot start: the server failed to start (see above)")
         return 1

@@ -42,3 +42,15 @@ def check_api_key(conn: HTTPConnection) -> None:
 async def require_api_key(conn: HTTPConnection) -> None:
     """FastAPI dependency form of `check_api_key` for HTTP routes."""
     check_api_key(conn)
+
+
+def check_origin(conn: HTTPConnection) -> None:
+    """With `ALLOWED_ORIGINS` set, a browser (which always sends `Origin`) from another origin
+    is refused, so a page elsewhere cannot open a session with the user's cookies or network
+    position. Clients that send no `Origin` (servers, phone providers) are not browsers."""
+    allowed = services(conn).settings.allowed_origins
+    origin = conn.headers.get("origin")
+    if allowed and origin is not None and origin not in allowed and "*" not in allowed:
+        raise ApiError(
+            403, "forbidden_origin", f"origin {origin[:100]!r} is not in ALLOWED_ORIGINS"
+        )

@@ -77,6 +77,9 @@ class Settings(BaseSettings):
     def _empty_secret_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
             return None
+        if isinstance(value, str) and value != value.strip():
+            # A key copied with a newline would pass start-up and then never match.
+            raise ValueError("must not start or end with whitespace (a trailing newline?)")
         return value
 
     @field_validator("daily_room_expiry_secs", mode="before")

@@ -52,6 +52,9 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
         version=__version__,
         summary="Session service for voice and chat bots (Pipecat Cloud compatible).",
         lifespan=lifespan,
+        # No trailing-slash redirects: Starlette builds them from the Host header, which would
+        # let a request send its client to another host.
+        redirect_slashes=False,
     )
     install_error_handlers(app)
     if settings.allowed_origins:

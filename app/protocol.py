@@ -1,6 +1,7 @@
 """uvicorn's HTTP protocol with two guards it lacks: a deadline for a client to finish sending
 its request headers (so idle or slowloris connections are closed), and a cap on the total size
-of the headers. Both answer with the service's JSON error shape, then close the connection."""
+of the headers. Both answer with the service's JSON error shape, then close the connection, and
+so do uvicorn's own 400s for requests it cannot parse."""
 
 from __future__ import annotations
 
@@ -45,12 +46,16 @@ def guarded_protocol(header_timeout_secs: float, max_header_bytes: int) -> type[
                     self._refuse(refused)
                 else:
                     self.logger.warning("Invalid HTTP request received.")
-                    self.send_400_response("Invalid HTTP request received.")
+                    self.send_400_response("invalid HTTP request")
             except httptools.HttpParserUpgrade:
                 if self._should_upgrade():
                     self.handle_websocket_upgrade()
                 else:
                     self._unsupported_upgrade_warning()
+
+        def send_400_response(self, msg: str) -> None:
+            # uvicorn's own answer to a request it cannot parse, in the one JSON error shape.
+            self._refuse(_Refused(400, b"Bad Request", "bad_request", msg))
 
         def on_message_begin(self) -> None:
             super().on_message_begin()

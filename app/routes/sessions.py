@@ -154,7 +154,7 @@ _SESSION_ID = Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]
 
 
 @router.get(
-    "/sessions/{session_id}",
+    "/sessions/{session_id:path}",
     summary="One active session",
     response_model=SessionInfo,
     responses=errors(401, 404, 422),
@@ -168,7 +168,7 @@ async def get_session(request: Request, session_id: _SESSION_ID) -> Response:
 
 
 @router.delete(
-    "/sessions/{session_id}",
+    "/sessions/{session_id:path}",
     status_code=202,
     summary="Cancel a session; it ends as cancelled",
     response_model=CancelAnswer,

@@ -8,7 +8,7 @@ import contextlib
 from fastapi import WebSocket
 from starlette.websockets import WebSocketState
 
-from app.auth import check_api_key
+from app.auth import check_api_key, check_origin
 from app.errors import ApiError, as_api_error
 from app.exceptions import ServiceError
 from app.modes import Entry
@@ -32,6 +32,7 @@ async def websocket_session(
 ) -> None:
     svc = services(websocket)
     try:
+        check_origin(websocket)
         check_api_key(websocket)
         if session_id is not None and body is not None:
             raise ApiError(400, "bad_request", "send either 'body' or 'session_id', not both")
