@@ -19,6 +19,7 @@ from app.exceptions import (
     InvalidRequest,
     NotFound,
     ServiceError,
+    Unauthorized,
     Unavailable,
     UpstreamError,
     UpstreamTimeout,
@@ -50,6 +51,7 @@ class ApiError(Exception):
 _STATUSES: dict[type[ServiceError], int] = {
     BadRequest: 400,
     InvalidRequest: 422,
+    Unauthorized: 401,
     NotFound: 404,
     Conflict: 409,
     AtCapacity: 429,

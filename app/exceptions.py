@@ -27,6 +27,10 @@ class InvalidRequest(ServiceError):
     """A well-formed request with a value the service does not accept."""
 
 
+class Unauthorized(ServiceError):
+    """The caller did not present what the service or the session requires."""
+
+
 class NotFound(ServiceError):
     """No such session."""
 

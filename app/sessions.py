@@ -12,6 +12,8 @@ It knows no HTTP: refusals are `app.exceptions` errors, which the HTTP layer map
 from __future__ import annotations
 
 import asyncio
+import hmac
+import secrets
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -23,7 +25,7 @@ from loguru import logger
 
 from app.arguments import SessionArguments
 from app.bot_loader import Bot
-from app.exceptions import AtCapacity, Conflict, NotFound, Unavailable
+from app.exceptions import AtCapacity, Conflict, NotFound, Unauthorized, Unavailable
 from app.logs import SessionLogContext
 from app.metrics import SessionMetrics
 
@@ -70,6 +72,7 @@ class Session:
     ending: SessionState | None = None  # the service's cause, once it ends the session
     finished: bool = False
     expiry: asyncio.TimerHandle | None = None  # an announced session's wait
+    claim_token: str | None = field(default=None, repr=False)  # an announced session's key
     timer: asyncio.TimerHandle | None = None  # a running session's time limit, then grace
     counted: bool = False  # counted as started (and active) in the metrics
     start_clock: float = field(default_factory=time.monotonic)  # for the start latency
@@ -170,19 +173,33 @@ class SessionManager:
         self._idle.clear()
         return session
 
-    def announce(self, session: Session) -> None:
-        """Keep a reserved WebSocket session waiting for its connection, for a while."""
+    def announce(self, session: Session) -> str:
+        """Keep a reserved WebSocket session waiting for its connection, for a while, and
+        return the single-use token that its connection must present to claim it."""
         loop = asyncio.get_running_loop()
         session.expiry = loop.call_later(self._pending_timeout, self._expire, session)
+        session.claim_token = secrets.token_urlsafe(24)
         self._count_started(session)
+        return session.claim_token
 
-    def claim(self, session_id: str) -> Session:
-        """Hand an announced session to the WebSocket that names it."""
+    def claim(self, session_id: str, token: str | None) -> Session:
+        """Hand an announced session to the WebSocket that names it and presents its token
+        (once: a claimed session's token is spent)."""
         session = self._sessions.get(session_id)
         if session is None or session.kind is not SessionKind.WEBSOCKET:
             raise NotFound("unknown_session", f"no announced session {session_id}")
+        expected = session.claim_token
+        if token is None or expected is None or not hmac.compare_digest(token, expected):
+            if session.state is not SessionState.PENDING or session.expiry is None:
+                raise Conflict("session_taken", f"session {session_id} is already connected")
+            raise Unauthorized(
+                "invalid_session_token",
+                f"session {session_id} is claimed with the token POST /start answered "
+                "(in its wsUrl)",
+            )
         if session.state is not SessionState.PENDING or session.expiry is None:
             raise Conflict("session_taken", f"session {session_id} is already connected")
+        session.claim_token = None
         session.expiry.cancel()
         session.expiry = None
         session.start_clock = time.monotonic()

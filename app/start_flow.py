@@ -54,6 +54,7 @@ class Started:
     room: Room | None = None  # the Daily room the bot joins
     caller_token: str | None = field(default=None, repr=False)  # for a room created here
     done: asyncio.Future[SessionState] | None = None  # its final state; None: announced
+    claim_token: str | None = field(default=None, repr=False)  # an announced session's key
 
 
 class StartFlow:
@@ -74,8 +75,7 @@ class StartFlow:
             kind, session_id=ask.session_id, body=ask.body, max_secs=ask.max_secs
         )
         if kind is SessionKind.WEBSOCKET:
-            self._manager.announce(session)
-            return Started(session)
+            return Started(session, claim_token=self._manager.announce(session))
         room, caller_token = ask.room, None
         if plan is not None:
             created = await self._create_room(session, *plan)
@@ -90,13 +90,15 @@ class StartFlow:
         accept: Callable[[], Awaitable[bool]],
         *,
         claim: str | None = None,
+        claim_token: str | None = None,
     ) -> Started | None:
-        """Start a session on a WebSocket: a new one, or the announced session named `claim`.
+        """Start a session on a WebSocket: a new one, or the announced session named `claim`
+        (with the `claim_token` that announcing it gave).
         The socket is accepted (`accept`) only once a slot is held; None when the handshake
         failed, with the slot given back."""
         session_kind(self._mode, Entry.WEBSOCKET, False)
         if claim is not None:
-            session = self._manager.claim(claim)
+            session = self._manager.claim(claim, claim_token)
         else:
             session = self._manager.reserve(
                 SessionKind.WEBSOCKET,

@@ -67,7 +67,7 @@ async def test_websocket_mode_start_then_connect_to_ws_url(server_for) -> None:
         response = await client.post(f"{server.url}/start", json={"body": {"topic": "x"}})
     assert response.status_code == 201
     answer = response.json()
-    assert answer["wsUrl"] == f"{server.ws_url}/ws?session_id={answer['sessionId']}"
+    assert answer["wsUrl"].startswith(f"{server.ws_url}/ws?session_id={answer['sessionId']}&token=")
     async with connect(answer["wsUrl"]) as ws:
         first = json.loads(await ws.recv())
         assert first == {
@@ -77,6 +77,8 @@ async def test_websocket_mode_start_then_connect_to_ws_url(server_for) -> None:
         }
         await ws.send("ping")
         assert await ws.recv() == "ping"
+    token = answer["wsUrl"].rsplit("token=", 1)[1]
+    assert token not in server.log()
 
 
 def test_default_bot_serves_with_no_api_keys(server_for) -> None:

@@ -2,6 +2,7 @@
 
 import base64
 import json
+import re
 import time
 
 import pytest
@@ -147,10 +148,11 @@ def test_websocket_mode_start_announces_and_ws_joins(client_for) -> None:
     response = client.post("/start", json={"body": {"room": "lobby"}})
     assert response.status_code == 201
     session_id = response.json()["sessionId"]
-    assert response.json()["wsUrl"] == f"ws://testserver/ws?session_id={session_id}"
+    ws_url = response.json()["wsUrl"]
+    assert re.fullmatch(rf"ws://testserver/ws\?session_id={session_id}&token=[\w-]{{32}}", ws_url)
     listed = client.get(f"/sessions/{session_id}").json()
     assert (listed["state"], listed["kind"]) == ("pending", "websocket")
-    with client.websocket_connect(f"/ws?session_id={session_id}") as ws:
+    with client.websocket_connect(ws_url.removeprefix("ws://testserver")) as ws:
         first = ws.receive_json()
         assert first == {
             "class": "WebSocketSessionArguments",
@@ -171,6 +173,48 @@ def test_websocket_mode_refuses_http_bot(client_for) -> None:
     }
     assert client.post("/start", json={"createDailyRoom": True}).status_code == 400
     assert recorder.RECORDS == []
+
+
+@pytest.mark.parametrize(
+    ("query", "code", "reason"),
+    [
+        ("", 4401, "is claimed with the token POST /start answered (in its wsUrl)"),
+        ("&token=not-the-token", 4401, "is claimed with the token POST /start answered"),
+    ],
+    ids=["no-token", "wrong-token"],
+)
+def test_announced_session_is_claimed_only_with_its_token(
+    client_for, query: str, code: int, reason: str
+) -> None:
+    client = client_for(session_mode="websocket")
+    answer = client.post("/start").json()
+    session_id = answer["sessionId"]
+    with (
+        client.websocket_connect(f"/ws?session_id={session_id}{query}") as ws,
+        pytest.raises(WebSocketDisconnect) as closed,
+    ):
+        ws.receive_text()
+    assert closed.value.code == code and reason in closed.value.reason
+    # The rightful client still gets it, once: the token is spent by the first claim.
+    ws_path = answer["wsUrl"].removeprefix("ws://testserver")
+    with client.websocket_connect(ws_path) as ws:
+        assert ws.receive_json()["session_id"] == session_id
+        with (
+            client.websocket_connect(ws_path) as second,
+            pytest.raises(WebSocketDisconnect) as taken,
+        ):
+            second.receive_text()
+        assert (taken.value.code, taken.value.reason) == (
+            4409,
+            f"session {session_id} is already connected",
+        )
+
+
+def test_announced_session_token_replaces_the_api_key(client_for) -> None:
+    client = client_for(session_mode="websocket", api_key="backend-only-key")
+    answer = client.post("/start", headers={"authorization": "Bearer backend-only-key"}).json()
+    with client.websocket_connect(answer["wsUrl"].removeprefix("ws://testserver")) as ws:
+        assert ws.receive_json()["session_id"] == answer["sessionId"]
 
 
 def test_joining_an_unknown_session_is_refused(client_for) -> None:
@@ -357,7 +401,8 @@ def test_announced_session_released_after_a_failed_handshake_is_counted_once(cli
     client = client_for(session_mode="websocket")
     session_id = client.post("/start").json()["sessionId"]
     manager = client.app.state.services.manager
-    session = client.portal.call(manager.claim, session_id)
+    token = manager.get(session_id).claim_token
+    session = client.portal.call(manager.claim, session_id, token)
     client.portal.call(manager.release, session)
     metrics = manager.metrics.registry
     samples = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
@@ -74,7 +75,7 @@ async def start(request: Request) -> Response:
     ws_url = None
     if started.done is None:  # announced: the caller connects to /ws to run it
         base = str(request.url_for("websocket_session")).replace("http", "ws", 1)
-        ws_url = f"{base}?session_id={session.id}"
+        ws_url = f"{base}?{urlencode({'session_id': session.id, 'token': started.claim_token})}"
     answer = StartAnswer(
         session_id=session.id,
         daily_room=started.room.url if started.room is not None else None,

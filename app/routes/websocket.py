@@ -28,12 +28,16 @@ _MAX_REASON_BYTES = 123
 
 
 async def websocket_session(
-    websocket: WebSocket, body: str | None = None, session_id: str | None = None
+    websocket: WebSocket,
+    body: str | None = None,
+    session_id: str | None = None,
+    token: str | None = None,
 ) -> None:
     svc = services(websocket)
     try:
         check_origin(websocket)
-        check_api_key(websocket)
+        if session_id is None:  # an announced session's own token is its credential
+            check_api_key(websocket)
         if session_id is not None and body is not None:
             raise ApiError(400, "bad_request", "send either 'body' or 'session_id', not both")
         data = {} if session_id is not None else decode_ws_body(body, svc.settings.max_body_bytes)
@@ -42,6 +46,7 @@ async def websocket_session(
             websocket,
             lambda: _accept(websocket),
             claim=session_id,
+            claim_token=token,
         )
     except (ApiError, ServiceError) as exc:
         error = as_api_error(exc)
