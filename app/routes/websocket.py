@@ -11,6 +11,7 @@ from starlette.websockets import WebSocketState
 from app.arguments import WebSocketSessionArguments
 from app.auth import check_api_key
 from app.errors import ApiError
+from app.logs import log_websocket_accepted, log_websocket_refused
 from app.modes import check_websocket_allowed
 from app.payloads import decode_ws_body
 from app.sessions import SessionKind, SessionState
@@ -46,6 +47,7 @@ async def websocket_session(
     if not await _accept(websocket):
         svc.manager.release(session)
         return
+    log_websocket_accepted(websocket.scope, session.id)
     args = WebSocketSessionArguments(session.id, websocket, session.body)
     state = await svc.manager.start(session, args)
     await _close(websocket, _CLOSE_CODES[state], session.end_reason or state.value)
@@ -65,6 +67,7 @@ async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
     with contextlib.suppress(Exception):
         await websocket.accept()
         await _close(websocket, code, reason)
+    log_websocket_refused(websocket.scope, code)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
