@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -15,6 +16,7 @@ from tests.helpers import b64, wait_until
 from tests.server import ServerProcess
 
 MARKER = "private-caller-data-5d41402abc"
+DRAIN_MESSAGES = ("SIGTERM received", "draining:", "drain complete")
 
 
 def entries(server: ServerProcess) -> list[dict[str, Any]]:
@@ -87,3 +89,42 @@ async def test_websocket_to_unknown_path_is_logged_without_query_values(server_f
         '"WebSocket /nowhere?body=[redacted]" 403'
     ]
     assert MARKER not in server.log()
+
+
+def test_drain_lines_carry_no_session_id_when_sigterm_lands_inside_a_session(
+    server_for,
+) -> None:
+    server = server_for(
+        {"LOG_FORMAT": "json", "BOT_MODULE": "tests.bots.self_signal", "DRAIN_TIMEOUT_SECS": "1"}
+    )
+    session_id = httpx.post(f"{server.url}/start").json()["sessionId"]
+    assert server.wait() == 0
+    lines = entries(server)
+    server_lines = [e for e in lines if e["logger"] in ("app.server", "uvicorn.error")]
+    drain = [e for e in lines if e["message"].startswith(DRAIN_MESSAGES)]
+    assert [e["message"].split(":")[0] for e in drain] == [
+        "SIGTERM received",
+        "draining",
+        "drain complete",
+    ]
+    assert {e["session_id"] for e in server_lines + drain} == {"-"}
+    session_lines = [e["message"] for e in lines if e["session_id"] == session_id]
+    assert session_lines == [
+        "session started kind=pipecat timeout=7200s",
+        "self-signal bot sending SIGTERM x1",
+        session_lines[-1],
+    ]
+    assert session_lines[-1].startswith("session cancelled kind=pipecat")
+    assert session_lines[-1].endswith("(drain timeout reached)")
+
+
+def test_forced_exit_keeps_session_ids_on_session_lines_only(server_for) -> None:
+    server = server_for({"LOG_FORMAT": "json", "BOT_MODULE": "tests.bots.self_signal"})
+    started = httpx.post(f"{server.url}/start", json={"body": {"signals": 2}})
+    session_id = started.json()["sessionId"]
+    assert server.wait() == 1
+    lines = entries(server)
+    cut = [e for e in lines if "forced exit on a second SIGTERM" in e["message"]]
+    assert [e["session_id"] for e in cut] == [session_id]
+    exiting = [e for e in lines if e["message"].startswith("second SIGTERM: exiting now")]
+    assert [e["session_id"] for e in exiting] == ["-"]
