@@ -2,8 +2,9 @@
 
 Lines inside a session carry its `session_id` (bound with `SessionLogContext`, which
 follows the session's task, the tasks it starts and its worker thread). Probe requests are
-not access-logged. A WebSocket handshake is logged once, by the app, with the session id and
-without query values (the caller's `body`, a `token`): uvicorn's own lines for it are dropped.
+not access-logged. Python warnings are log lines too. A WebSocket handshake is logged once,
+by the app, with the session id and without query values (the caller's `body`, a `token`):
+uvicorn's own lines for it are dropped.
 """
 
 from __future__ import annotations
@@ -12,9 +13,10 @@ import json
 import logging
 import re
 import sys
+import warnings
 from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
 from loguru import logger
@@ -80,6 +82,29 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
             colorize=False,
         )
     _intercept_stdlib(level)
+    warnings.showwarning = _show_warning
+
+
+_print_warning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """`warnings.showwarning` as one log line (`file:line: Category: message`, the first line
+    Python would print), with the session id when raised inside a session. A warning aimed at
+    a stream of the caller's own still goes there."""
+    if file is not None:
+        _print_warning(message, category, filename, lineno, file, line)
+        return
+    logger.bind(logger_name="py.warnings").warning(
+        "{}:{}: {}: {}", filename, lineno, category.__name__, message
+    )
 
 
 def _intercept_stdlib(level: str) -> None:

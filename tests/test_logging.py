@@ -5,6 +5,7 @@ easy to read back."""
 from __future__ import annotations
 
 import json
+import signal
 from typing import Any
 
 import httpx
@@ -128,3 +129,26 @@ def test_forced_exit_keeps_session_ids_on_session_lines_only(server_for) -> None
     assert [e["session_id"] for e in cut] == [session_id]
     exiting = [e for e in lines if e["message"].startswith("second SIGTERM: exiting now")]
     assert [e["session_id"] for e in exiting] == ["-"]
+
+
+async def test_python_warnings_go_through_the_pipeline_with_the_session_id(server_for) -> None:
+    server = server_for({"LOG_FORMAT": "json", "BOT_MODULE": "tests.bots.warner"})
+    session_id = httpx.post(f"{server.url}/start").json()["sessionId"]
+
+    async def completed() -> bool:
+        return logged(server, "session completed kind=pipecat")
+
+    await wait_until(completed)
+    server.signal(signal.SIGTERM)
+    assert server.wait() == 0
+    lines = entries(server)  # every line is one JSON object, the warnings' included
+    warned = [
+        (e["session_id"], e["level"], e["message"].split(": ", 1)[1])
+        for e in lines
+        if e["logger"] == "py.warnings"
+    ]
+    assert warned == [
+        ("-", "WARNING", "DeprecationWarning: importing tests.bots.warner is deprecated"),
+        (session_id, "WARNING", "DeprecationWarning: calling warner's bot() is deprecated"),
+        (session_id, "WARNING", "UserWarning: warner's bot() says careful"),
+    ]
