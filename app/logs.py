@@ -2,7 +2,9 @@
 
 Lines inside a session carry its `session_id` (bound with `SessionLogContext`, which
 follows the session's task, the tasks it starts and its worker thread). Probe requests are
-not access-logged.
+not access-logged. Python warnings are log lines too. A WebSocket handshake is logged once,
+by the app, with the session id and without query values (the caller's `body`, a `token`):
+uvicorn's own lines for it are dropped.
 """
 
 from __future__ import annotations
@@ -11,8 +13,11 @@ import json
 import logging
 import re
 import sys
+import warnings
+from collections.abc import Mapping
 from contextvars import ContextVar
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
+from urllib.parse import quote
 
 from loguru import logger
 
@@ -77,6 +82,29 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
             colorize=False,
         )
     _intercept_stdlib(level)
+    warnings.showwarning = _show_warning
+
+
+_print_warning = warnings.showwarning
+
+
+def _show_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """`warnings.showwarning` as one log line (`file:line: Category: message`, the first line
+    Python would print), with the session id when raised inside a session. A warning aimed at
+    a stream of the caller's own still goes there."""
+    if file is not None:
+        _print_warning(message, category, filename, lineno, file, line)
+        return
+    logger.bind(logger_name="py.warnings").warning(
+        "{}:{}: {}: {}", filename, lineno, category.__name__, message
+    )
 
 
 def _intercept_stdlib(level: str) -> None:
@@ -96,6 +124,11 @@ def _intercept_stdlib(level: str) -> None:
         named.propagate = True
         named.setLevel(stdlib_level)
     logging.getLogger("uvicorn.access").addFilter(_skip_probes)
+    # uvicorn hands `uvicorn.error` to the websockets library as its logger: below INFO it
+    # would log every handshake header and frame (query values and message data included).
+    uvicorn_error = logging.getLogger("uvicorn.error")
+    uvicorn_error.setLevel(max(stdlib_level, logging.INFO))
+    uvicorn_error.addFilter(_quiet_websocket_lines)
     # Frame-level chatter: never below INFO, even with LOG_LEVEL=DEBUG.
     for name in ("websockets", "websockets.server", "websockets.protocol"):
         logging.getLogger(name).setLevel(max(stdlib_level, logging.INFO))
@@ -114,6 +147,65 @@ def _skip_probes(record: logging.LogRecord) -> bool:
         path = str(args[2]).split("?", 1)[0]
         return path not in PROBE_PATHS
     return True
+
+
+# uvicorn's WebSocket handshake lines start so; websockets adds the two chatter lines.
+_UVICORN_WEBSOCKET_LINE = '%s - "WebSocket %s"'
+_WEBSOCKET_CHATTER = frozenset({"connection open", "connection closed"})
+
+
+def _quiet_websocket_lines(record: logging.LogRecord) -> bool:
+    """Drop uvicorn's line for an accepted WebSocket (`log_websocket_accepted` logs it, with
+    the session id) and the websockets chatter; hide the query values in its other handshake
+    lines (a 403 for an unknown path)."""
+    msg = record.msg
+    if msg in _WEBSOCKET_CHATTER:
+        return False
+    if isinstance(msg, str) and msg.startswith(_UVICORN_WEBSOCKET_LINE):
+        if msg.endswith("[accepted]"):
+            return False
+        args = record.args
+        if isinstance(args, tuple) and len(args) >= 2:
+            record.args = (args[0], hide_query_values(str(args[1])), *args[2:])
+    return True
+
+
+def hide_query_values(target: str) -> str:
+    """`/ws?body=e30&token=k` -> `/ws?body=[redacted]&token=[redacted]`: the keys say how
+    the client called, the values may be private (a caller's data, an API key)."""
+    path, sep, query = target.partition("?")
+    if not sep:
+        return target
+    keys = (part.partition("=")[0] for part in query.split("&") if part)
+    return path + "?" + "&".join(f"{key}=[redacted]" for key in keys)
+
+
+def _websocket_target(scope: Mapping[str, Any]) -> str:
+    query: bytes = scope.get("query_string", b"")
+    target = quote(scope.get("path", ""))
+    return hide_query_values(f"{target}?{query.decode('latin-1')}") if query else target
+
+
+def _client(scope: Mapping[str, Any]) -> str:
+    client = scope.get("client")
+    return f"{client[0]}:{client[1]}" if client else "-"
+
+
+def log_websocket_accepted(scope: Mapping[str, Any], session_id: str) -> None:
+    """The one line for a session's accepted WebSocket handshake, in uvicorn's shape, with the
+    session id and without query values."""
+    with SessionLogContext(session_id):
+        logger.opt(depth=1).info(
+            '{} - "WebSocket {}" [accepted]', _client(scope), _websocket_target(scope)
+        )
+
+
+def log_websocket_refused(scope: Mapping[str, Any], code: int) -> None:
+    """The one line for a WebSocket refused with a close code (accepted, then closed at once),
+    without query values."""
+    logger.opt(depth=1).info(
+        '{} - "WebSocket {}" [refused {}]', _client(scope), _websocket_target(scope), code
+    )
 
 
 _SECRET_QUERY = re.compile(r"([?&]token=)[^&\s\"]*")

@@ -5,6 +5,7 @@ ones finish (up to `DRAIN_TIMEOUT_SECS`) while the server keeps answering, so `/
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import os
 import signal
 import sys
@@ -63,7 +64,9 @@ class DrainingServer(uvicorn.Server):
             os._exit(0)
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
-        # Runs in the main thread between bytecodes: hand the work to the event loop.
+        # Runs in the main thread between bytecodes, maybe inside a session's code: hand the
+        # work to the event loop in an empty context, or the drain would inherit that
+        # session's log context and tag the server's lines with its id.
         name = signal.Signals(sig).name
         loop = self._loop
         if loop is None or not self.started:
@@ -71,10 +74,10 @@ class DrainingServer(uvicorn.Server):
             return
         if self._draining:
             threading.Timer(2.0, os._exit, (FORCED_EXIT_CODE,)).start()  # if the loop is stuck
-            loop.call_soon_threadsafe(self._force_exit, name)
+            loop.call_soon_threadsafe(self._force_exit, name, context=contextvars.Context())
             return
         self._draining = True
-        loop.call_soon_threadsafe(self._start_drain, name)
+        loop.call_soon_threadsafe(self._start_drain, name, context=contextvars.Context())
 
     def _services(self) -> Services:
         services: Services = self._app.state.services

@@ -11,6 +11,7 @@ from starlette.websockets import WebSocketState
 from app.auth import check_api_key, check_origin
 from app.errors import ApiError, as_api_error
 from app.exceptions import ServiceError
+from app.logs import log_websocket_accepted, log_websocket_refused
 from app.modes import Entry
 from app.payloads import decode_ws_body
 from app.sessions import SessionState
@@ -54,8 +55,9 @@ async def websocket_session(
         return
     if started is None or started.done is None:  # the handshake failed
         return
-    state = await started.done
     session = started.session
+    log_websocket_accepted(websocket.scope, session.id)
+    state = await started.done
     await _close(websocket, _CLOSE_CODES[state], session.end_reason or state.value)
 
 
@@ -73,6 +75,7 @@ async def refuse(websocket: WebSocket, code: int, reason: str) -> None:
     with contextlib.suppress(Exception):
         await websocket.accept()
         await _close(websocket, code, reason)
+    log_websocket_refused(websocket.scope, code)
 
 
 async def _close(websocket: WebSocket, code: int, reason: str) -> None:
