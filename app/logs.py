@@ -14,25 +14,18 @@ import logging
 import re
 import sys
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextvars import ContextVar
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any, TextIO
 from urllib.parse import quote
 
 from loguru import logger
 
 if TYPE_CHECKING:
-    from loguru import Message, Record
+    from loguru import Logger, Message, Record
 
 PROBE_PATHS = frozenset({"/livez", "/readyz", "/health", "/metrics"})
-
-_TEXT_PREFIX = "{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {extra[session_id]} | "
-
-
-def _text_format(record: Record) -> str:
-    origin = "{extra[logger_name]}" if "logger_name" in record["extra"] else "{name}"
-    return _TEXT_PREFIX + origin + " | {message}\n{exception}"
-
 
 _SESSION_ID: ContextVar[str | None] = ContextVar("botdock_session_id", default=None)
 
@@ -70,17 +63,9 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     """Route every log line through loguru, once, in the chosen format."""
     logger.remove()
     logger.configure(extra={"session_id": "-"}, patcher=_add_session_id)
-    if fmt == "json":
-        logger.add(_json_sink, level=level, format="{message}", backtrace=False, diagnose=False)
-    else:
-        logger.add(
-            sys.stderr,
-            level=level,
-            format=_text_format,
-            backtrace=False,
-            diagnose=False,
-            colorize=False,
-        )
+    # format="" leaves loguru only "\n{exception}" to format; the sinks build the rest.
+    sink = _json_sink if fmt == "json" else _text_sink(sys.stderr)
+    logger.add(sink, level=level, format="", backtrace=False, diagnose=False, colorize=False)
     _intercept_stdlib(level)
     warnings.showwarning = _show_warning
 
@@ -114,6 +99,13 @@ def _intercept_stdlib(level: str) -> None:
     websockets build a DEBUG record for every frame.
     """
     stdlib_level = logging.getLevelName(level if level in _STDLIB_LEVELS else "DEBUG")
+    # The handler reads a record's name, level, message and exception only: skip the caller
+    # lookup and the thread and process names each record would otherwise collect (the
+    # logging HOWTO's "Optimization"), about 2 us of uvicorn's access line.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = _InterceptHandler()
     root = logging.getLogger()
     root.handlers = [handler]
@@ -217,30 +209,101 @@ def redact(message: str) -> str:
 
 
 class _InterceptHandler(logging.Handler):
+    """Each stdlib record as a loguru line under the stdlib logger's name. The bound logger
+    for each name and the level names loguru knows are kept: `opt()` and `bind()` would
+    otherwise build two logger objects per line (about 2 us of uvicorn's access line)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._loggers: dict[str, Logger] = {}
+        self._levels: set[str] = set()
+
     def emit(self, record: logging.LogRecord) -> None:
+        bound = self._loggers.get(record.name)
+        if bound is None:
+            bound = self._loggers[record.name] = logger.bind(logger_name=record.name)
+        if record.exc_info:
+            bound = bound.opt(exception=record.exc_info)
+        bound.log(self._level(record), redact(record.getMessage()))
+
+    def _level(self, record: logging.LogRecord) -> str | int:
+        name = record.levelname
+        if name in self._levels:
+            return name
         try:
-            level: str | int = logger.level(record.levelname).name
+            logger.level(name)
         except ValueError:
-            level = record.levelno
-        logger.opt(depth=0, exception=record.exc_info).bind(logger_name=record.name).log(
-            level, redact(record.getMessage())
+            return record.levelno
+        self._levels.add(name)
+        return name
+
+
+def _text_sink(stream: TextIO) -> Callable[[Message], None]:
+    """Lines as `{time:YYYY-MM-DD HH:mm:ss.SSS} | {level: <8} | {extra[session_id]} | <logger>
+    | {message}\n{exception}`, built in one f-string (about 1 us a line cheaper than loguru's
+    format string) and written in one call; stderr is line-buffered, so no flush is needed."""
+    write = stream.write
+
+    def sink(message: Message) -> None:
+        record = message.record
+        extra = record["extra"]
+        # `message` is "\n" and the formatted exception, if any (format="").
+        write(
+            f"{record['time'].isoformat(' ', 'milliseconds')[:23]} | "
+            f"{record['level'].name: <8} | {extra['session_id']} | "
+            f"{extra.get('logger_name', record['name'])} | {record['message']}{message}"
         )
+
+    return sink
+
+
+_encode_json = json.JSONEncoder(default=str).encode  # json.dumps(default=str) builds one a call
+_quote = encode_basestring_ascii  # a JSON string, as json.dumps writes it
 
 
 def _json_sink(message: Message) -> None:
+    """One JSON object a line: time, level, message, logger, then the extra fields. The
+    common line (string fields, no exception) is built in one f-string, about 1.5 us cheaper
+    than the encoder, which writes the others (exactly as `json.dumps(entry, default=str)`)."""
     record: Record = message.record
+    name = record["extra"].get("logger_name", record["name"])
+    fields = _string_fields(record["extra"]) if record["exception"] is None else None
+    if fields is None or not isinstance(name, str):
+        line = _encode_json(_json_entry(record, name))
+    else:
+        line = (
+            f'{{"time": {_quote(record["time"].isoformat())}, '
+            f'"level": {_quote(record["level"].name)}, "message": {_quote(record["message"])}, '
+            f'"logger": {_quote(name)}{fields}}}'
+        )
+    sys.stderr.write(line + "\n")
+
+
+def _string_fields(extra: dict[str, Any]) -> str | None:
+    """The extra fields as `, "key": "value"` pairs, or None if a value is not a string."""
+    fields = ""
+    for key, value in extra.items():
+        if key == "logger_name":
+            continue
+        if type(value) is not str:
+            return None
+        fields += f", {_quote(key)}: {_quote(value)}"
+    return fields
+
+
+def _json_entry(record: Record, name: Any) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "time": record["time"].isoformat(),
         "level": record["level"].name,
         "message": record["message"],
-        "logger": record["extra"].get("logger_name", record["name"]),
+        "logger": name,
     }
     for key, value in record["extra"].items():
         if key != "logger_name":
             entry[key] = value
     if record["exception"] is not None:
         entry["exception"] = "".join(_format_exception(record))
-    sys.stderr.write(json.dumps(entry, default=str) + "\n")
+    return entry
 
 
 def _format_exception(record: Record) -> list[str]:
