@@ -151,9 +151,11 @@ def _quiet_websocket_lines(record: logging.LogRecord) -> bool:
     the session id) and the websockets chatter; hide the query values in its other handshake
     lines (a 403 for an unknown path)."""
     msg = record.msg
+    if not isinstance(msg, str):
+        return True
     if msg in _WEBSOCKET_CHATTER:
         return False
-    if isinstance(msg, str) and msg.startswith(_UVICORN_WEBSOCKET_LINE):
+    if msg.startswith(_UVICORN_WEBSOCKET_LINE):
         if msg.endswith("[accepted]"):
             return False
         args = record.args
