@@ -1,9 +1,13 @@
 """Limits that hold below the routes, against the real process: every request's headers and
-body arrive within CLIENT_TIMEOUT_SECS on every route, pipelined or not."""
+body arrive within CLIENT_TIMEOUT_SECS on every route, pipelined or not, and a WebSocket
+peer that floods pings and never reads the pongs holds a bounded amount of memory and gets
+its connection closed, even on a socket refused for a missing API key."""
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import socket
 import time
 from collections.abc import Iterator
@@ -15,8 +19,15 @@ from websockets.sync.client import connect as ws_connect
 from tests.rawhttp import connect, read_response
 from tests.server import ServerProcess
 
+API_KEY = "protocol-limits-key-0123456789abcdef"
 ENV = {"CLIENT_TIMEOUT_SECS": "1", "MAX_SESSIONS": "50"}
 TIMEOUT = "request {} not received within 1s (CLIENT_TIMEOUT_SECS)"
+
+# A masked ping with the largest control payload (125 bytes) and an all-zero mask.
+PING = b"\x89\xfd\x00\x00\x00\x00" + b"p" * 125
+FLOOD_BYTES = 64 * 1024 * 1024
+FLOOD_SECS = 30.0
+MAX_GROWTH_BYTES = 20 * 1024 * 1024
 
 
 @pytest.fixture(scope="module")
@@ -144,3 +155,90 @@ def test_pipelined_requests_are_served_and_slow_headers_behind_them_are_cut(
     assert answers[-1][1]["connection"] == "close"
     assert lasted < 8  # the bot's 2 s, then closed
     assert_healthy(server)
+
+
+def peak_rss(server: ServerProcess) -> int:
+    """The process's peak resident set size (VmHWM), in bytes."""
+    assert server.proc is not None
+    with open(f"/proc/{server.proc.pid}/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    raise AssertionError("no VmHWM in /proc/<pid>/status")
+
+
+def raw_websocket(server: ServerProcess, path: str = "/ws") -> socket.socket:
+    """A WebSocket handshake on a raw socket with a small receive buffer, so that what the
+    peer does not read stays on the server's side."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", server.port))
+    key = base64.b64encode(os.urandom(16))
+    sock.sendall(
+        b"GET " + path.encode() + b" HTTP/1.1\r\nHost: t\r\nUpgrade: websocket\r\n"
+        b"Connection: Upgrade\r\nSec-WebSocket-Key: " + key + b"\r\n"
+        b"Sec-WebSocket-Version: 13\r\n\r\n"
+    )
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(1)
+        assert chunk, "closed during the handshake"
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return sock
+
+
+def flood_pings(sock: socket.socket) -> tuple[int, bool]:
+    """Send pings, never reading, until FLOOD_BYTES are sent, FLOOD_SECS pass, the server
+    stops reading or it closes the connection; return the bytes sent and whether it was
+    closed."""
+    chunk = PING * (65536 // len(PING))
+    sent = 0
+    started = time.monotonic()
+    sock.settimeout(5)
+    while sent < FLOOD_BYTES and time.monotonic() - started < FLOOD_SECS:
+        try:
+            sock.sendall(chunk)
+        except TimeoutError:
+            break  # not read any more, yet not closed
+        except (BrokenPipeError, ConnectionResetError):
+            return sent, True
+        sent += len(chunk)
+    return sent, False
+
+
+def read_frame(sock: socket.socket) -> tuple[int, bytes]:
+    """One unmasked frame from the server: its opcode and payload."""
+    head = sock.recv(2, socket.MSG_WAITALL)
+    assert len(head) == 2 and head[1] < 126, head
+    return head[0] & 0x0F, sock.recv(head[1], socket.MSG_WAITALL)
+
+
+def test_ping_flood_that_never_reads_the_pongs_is_bounded_and_closed(
+    server: ServerProcess,
+) -> None:
+    time.sleep(0.5)
+    before = peak_rss(server)
+    with raw_websocket(server) as sock:
+        sent, closed = flood_pings(sock)
+    growth = peak_rss(server) - before
+    figures = f"{sent / 2**20:.0f} MB of pings sent, peak RSS {growth / 2**20:+.1f} MB"
+    assert closed, f"still open: {figures}"
+    assert growth < MAX_GROWTH_BYTES, figures
+    assert_healthy(server)
+
+
+def test_ping_flood_on_a_refused_socket_is_bounded_and_closed(server_for) -> None:  # type: ignore[no-untyped-def]
+    server = server_for({**ENV, "API_KEY": API_KEY})
+    time.sleep(0.5)
+    before = peak_rss(server)
+    with raw_websocket(server) as sock:
+        opcode, payload = read_frame(sock)  # no key: accepted, then closed with 4401
+        assert (opcode, int.from_bytes(payload[:2], "big")) == (0x8, 4401)
+        sent, closed = flood_pings(sock)
+    growth = peak_rss(server) - before
+    figures = f"{sent / 2**20:.0f} MB of pings sent, peak RSS {growth / 2**20:+.1f} MB"
+    assert closed, f"still open: {figures}"
+    assert growth < MAX_GROWTH_BYTES, figures
+    assert_healthy(server, API_KEY)
