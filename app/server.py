@@ -20,6 +20,7 @@ from app.config import Settings
 from app.protocol import guarded_protocol
 from app.sessions import STOP_GRACE_SECS
 from app.state import Services
+from app.ws_protocol import BoundedWebSocketProtocol
 
 FORCED_EXIT_CODE = 1
 # After the drain, how long uvicorn waits for connections to finish their last response.
@@ -123,7 +124,7 @@ def build_server(app: FastAPI, settings: Settings) -> DrainingServer:
         access_log=settings.access_log,
         loop="auto",  # uvloop where installed
         http=guarded_protocol(settings.client_timeout_secs, settings.max_header_bytes),
-        ws="auto",
+        ws=BoundedWebSocketProtocol,
         ws_max_size=settings.ws_max_message_bytes,
         lifespan="on",
         server_header=False,
