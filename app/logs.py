@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import sys
+import threading
 import warnings
 from collections.abc import Callable, Mapping
 from contextvars import ContextVar
@@ -68,6 +69,31 @@ def configure_logging(level: str = "INFO", fmt: str = "text") -> None:
     logger.add(sink, level=level, format="", backtrace=False, diagnose=False, colorize=False)
     _intercept_stdlib(level)
     warnings.showwarning = _show_warning
+    threading.excepthook = _thread_raised
+    if threading.Thread.start is not _start_in_session:
+        threading.Thread.start = _start_in_session  # type: ignore[method-assign]
+
+
+_thread_start = threading.Thread.start
+
+
+def _start_in_session(self: threading.Thread) -> None:
+    """`Thread.start` that remembers the session it was started in: a new thread starts with
+    empty context variables, so its uncaught exception could not name the session otherwise."""
+    self._botdock_session_id = _SESSION_ID.get()  # type: ignore[attr-defined]
+    _thread_start(self)
+
+
+def _thread_raised(args: threading.ExceptHookArgs) -> None:
+    """An uncaught exception in a thread (a bot's own, say) as one log line with its
+    traceback and the session it was started in, instead of Python's raw print."""
+    if args.exc_type is SystemExit:
+        return
+    thread = args.thread
+    session_id = getattr(thread, "_botdock_session_id", None) or "-"
+    logger.bind(session_id=session_id, logger_name="threading").opt(
+        exception=(args.exc_type, args.exc_value, args.exc_traceback)
+    ).error("thread {} raised {}", thread.name if thread else "?", args.exc_type.__name__)
 
 
 _print_warning = warnings.showwarning
@@ -202,12 +228,14 @@ def log_websocket_refused(scope: Mapping[str, Any], code: int) -> None:
     )
 
 
-_SECRET_QUERY = re.compile(r"([?&]token=)[^&\s\"]*")
+_QUERY_VALUE = re.compile(r"([?&][^=&\s\"?#]*=)[^&\s\"#]*")
 
 
 def redact(message: str) -> str:
-    """Hide a `?token=` value (a WebSocket's API key) in a logged URL."""
-    return _SECRET_QUERY.sub(r"\1[redacted]", message) if "token=" in message else message
+    """Hide every query value in a logged URL, keys kept: a key may be spelled in any case or
+    percent-encoding a server accepts (`?%74oken=`), and values are the caller's data
+    (`?body=`) or secrets (`?token=`), neither of which belongs in a log."""
+    return _QUERY_VALUE.sub(r"\1[redacted]", message) if "=" in message else message
 
 
 class _InterceptHandler(logging.Handler):

@@ -152,3 +152,35 @@ async def test_python_warnings_go_through_the_pipeline_with_the_session_id(serve
         (session_id, "WARNING", "DeprecationWarning: calling warner's bot() is deprecated"),
         (session_id, "WARNING", "UserWarning: warner's bot() says careful"),
     ]
+
+
+def test_a_crash_in_a_bots_own_thread_is_one_log_line_with_the_session_id(server_for) -> None:
+    server = server_for({"LOG_FORMAT": "json", "BOT_MODULE": "tests.bots.thread_crasher"})
+    response = httpx.post(f"{server.url}/bot", json={}, headers={"x-daily-session-id": "t-1"})
+    assert response.json() == {}  # the thread's failure is not the session's
+    crashes = [e for e in entries(server) if e["logger"] == "threading"]
+    assert len(crashes) == 1
+    crash = crashes[0]
+    assert (crash["level"], crash["session_id"]) == ("ERROR", "t-1")
+    assert crash["message"] == "thread bot-worker raised ValueError"
+    assert "ValueError: the bot's own thread failed" in crash["exception"]
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+@pytest.mark.parametrize("name", ["%74oken", "to%6Ben", "TOKEN", "token"])
+async def test_api_key_never_reaches_the_log_however_the_query_spells_it(
+    server_for, name: str
+) -> None:
+    key = "sk-spelled-0123456789"
+    server = server_for({"API_KEY": key})
+    response = httpx.get(f"{server.url}/sessions?{name}={key}")
+    assert response.status_code == 401  # HTTP routes take the key as a header only
+    try:
+        async with connect(f"{server.ws_url}/ws?{name}={key}") as ws:
+            await ws.recv()
+    except ConnectionClosed:
+        pass
+    server.stop(keep_log=True)
+    log = server.log()
+    assert key not in log
+    assert f"/sessions?{name}=[redacted]" in log
