@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -44,16 +44,19 @@ def server_for() -> Iterator[Callable[..., ServerProcess]]:
     """Start the real service as a process; stopped at the end of the test."""
     servers: list[ServerProcess] = []
 
-    def start(env: dict[str, str] | None = None, wait: bool = True) -> ServerProcess:
+    def start(env: Mapping[str, str] | None = None, wait: bool = True) -> ServerProcess:
         server = ServerProcess({"BOT_MODULE": "tests.bots.recorder", **(env or {})})
         servers.append(server)
-        return server.start(wait=wait)
+        server.spawn()
+        if wait:
+            server.wait_answering("/livez")
+        return server
 
     yield start
     for server in servers:
-        server.stop(keep_log=True)
+        server.stop(timeout=10)
         log = server.log()
-        server.discard_log()
+        server.discard()
         leaked = [secret for secret in secrets.ALL if secret in log]
         assert not leaked, f"secret values reached the service log: {leaked}"
 

@@ -180,8 +180,8 @@ def test_sync_bot_sleeping_does_not_block_probes(server_for) -> None:
     assert asyncio.run(scenario()) == 200
 
 
-def test_invalid_session_mode_stops_start_up(tmp_path) -> None:
-    result = run_to_exit({"SESSION_MODE": "carrier-pigeon", "BOTDOCK_CWD": str(tmp_path)})
+def test_invalid_session_mode_stops_start_up() -> None:
+    result = run_to_exit({"SESSION_MODE": "carrier-pigeon"})
     assert result.returncode == 2
     assert result.stderr.strip().splitlines() == [
         "botdock: invalid configuration: SESSION_MODE: Input should be 'auto', 'pipecat', "

@@ -38,6 +38,7 @@ def server():  # type: ignore[no-untyped-def]
     proc = ServerProcess({"BOT_MODULE": "tests.bots.recorder", **ENV}).start()
     yield proc
     proc.stop()
+    proc.discard()
 
 
 @pytest.mark.parametrize(
