@@ -79,8 +79,8 @@ async def test_websocket_mode_start_then_connect_to_ws_url(server_for) -> None:
         assert await ws.recv() == "ping"
 
 
-def test_default_bot_serves_with_no_api_keys(server_for) -> None:
-    server = server_for({"BOT_MODULE": "bot"})
+def test_echo_bot_serves_every_kind_with_no_api_keys(server_for) -> None:
+    server = server_for({"BOT_MODULE": "tests.bots.echo"})
 
     async def echo() -> str:
         async with connect(f"{server.ws_url}/ws") as ws:

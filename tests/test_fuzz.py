@@ -21,7 +21,7 @@ EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))
 
 @pytest.mark.parametrize("api_key", [None, KEY], ids=["open", "with-api-key"])
 def test_fuzzing_finds_no_server_error_or_schema_violation(server_for, api_key, tmp_path) -> None:
-    env = {"BOT_MODULE": "bot", "MAX_SESSIONS": "10000"}
+    env = {"BOT_MODULE": "tests.bots.echo", "MAX_SESSIONS": "10000"}
     if api_key:
         env["API_KEY"] = api_key
     server = server_for(env)

@@ -48,8 +48,8 @@ async def test_message_over_max_size_closes_with_1009(server_for) -> None:
     assert httpx.get(f"{server.url}/readyz").status_code == 200
 
 
-async def test_binary_to_default_bot_closes_1003_and_counts(server_for) -> None:
-    server = server_for({**ENV, "BOT_MODULE": "bot"})
+async def test_binary_to_the_echo_bot_closes_1003_and_counts(server_for) -> None:
+    server = server_for({**ENV, "BOT_MODULE": "tests.bots.echo"})
     async with connect(f"{server.ws_url}/ws") as ws:
         await ws.send(b"\x00\x01binary")
         with contextlib.suppress(ConnectionClosed):

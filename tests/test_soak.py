@@ -21,7 +21,7 @@ def process(url: str) -> dict[str, int]:
 
 
 def test_soak_short_sessions(server_for) -> None:
-    server = server_for({"BOT_MODULE": "bot", "MAX_SESSIONS": str(BURST_SIZE)})
+    server = server_for({"BOT_MODULE": "tests.bots.echo", "MAX_SESSIONS": str(BURST_SIZE)})
 
     async def run() -> dict[str, int]:
         async with aiohttp.ClientSession(base_url=server.url) as client:

@@ -22,6 +22,7 @@ ROOT = Path(__file__).resolve().parents[2]
 RUN_ID = uuid.uuid4().hex[:10]
 LABEL = "com.botdock.test"  # every container and image the test makes carries LABEL=RUN_ID
 ROOM_URL = "https://example.daily.co/container-test"
+ECHO_BOT = ROOT / "tests" / "bots" / "echo.py"
 
 
 def docker(
@@ -61,7 +62,9 @@ def logs(container: str) -> str:
 
 def copy_project(dest: Path) -> Path:
     """Copy what a clean clone holds (tracked and new, not ignored files) to `dest`, so a
-    build context can be changed without touching the repository."""
+    build context can be changed without touching the repository; its `bot.py` (the user's)
+    is replaced by the template's echo bot, so the image under test behaves the same in any
+    repository."""
     listed = subprocess.run(
         ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
         cwd=ROOT,
@@ -75,6 +78,7 @@ def copy_project(dest: Path) -> Path:
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(src, target)
+    shutil.copyfile(ECHO_BOT, dest / "bot.py")
     return dest
 
 
