@@ -7,17 +7,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from app.bot_loader import load_bot
-from app.config import Settings
 from app.main import create_app
 from tests import secrets
 from tests.bots import recorder
 from tests.fake_daily import FakeDaily
 from tests.server import ServerProcess
-
-
-def make_settings(**values: Any) -> Settings:
-    """Settings from explicit values only: no process environment, no `.env`."""
-    return Settings(_env_file=None, **values)
+from tests.settings import explicit_settings
 
 
 @pytest.fixture
@@ -27,7 +22,7 @@ def client_for() -> Iterator[Callable[..., TestClient]]:
     clients: list[TestClient] = []
 
     def build(bot_module: str = "tests.bots.recorder", **values: Any) -> TestClient:
-        settings = make_settings(bot_module=bot_module, **values)
+        settings = explicit_settings(bot_module=bot_module, **values)
         client = TestClient(create_app(settings, load_bot(bot_module)))
         client.__enter__()
         clients.append(client)

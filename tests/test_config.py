@@ -1,21 +1,17 @@
+import os
+
 import pytest
 
 from app.config import SessionMode, SettingsError, load_settings
+from tests.launcher import SETTINGS
 
 
 @pytest.fixture(autouse=True)
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
-    for name in (
-        "SESSION_MODE",
-        "MAX_SESSIONS",
-        "PORT",
-        "API_KEY",
-        "DAILY_API_KEY",
-        "LOG_LEVEL",
-        "LOG_FORMAT",
-        "BOT_MODULE",
-    ):
-        monkeypatch.delenv(name, raising=False)
+    """No botdock setting from the shell (in any case) and no `.env` but the test's own."""
+    for name in list(os.environ):
+        if name.upper() in SETTINGS:
+            monkeypatch.delenv(name)
     monkeypatch.chdir(tmp_path)
 
 

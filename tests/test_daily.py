@@ -3,6 +3,7 @@ the requests sent, the tokens handed out, and every failure's status and error b
 
 import json
 import math
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from app.config import Settings, SettingsError, load_settings
 from tests.bots import recorder
 from tests.fake_daily import FakeDaily, Reply, closed_port_url
 from tests.helpers import wait_for
+from tests.launcher import SETTINGS
+from tests.settings import explicit_settings, settings_from_file
 
 KEY = "test-key"
 CREATE = {"createDailyRoom": True}
@@ -587,10 +590,9 @@ def test_session_cancelled_while_its_room_is_created_never_starts(
 
 def test_daily_settings_defaults_and_validation(monkeypatch, tmp_path) -> None:
     monkeypatch.chdir(tmp_path)
-    for name in ("DAILY_API_URL", "DAILY_ROOM_EXPIRY_SECS", "DAILY_START_TIMEOUT_SECS"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("DAILY_CONNECT_TIMEOUT_SECS", "DAILY_READ_TIMEOUT_SECS"):
-        monkeypatch.delenv(name, raising=False)
+    for name in list(os.environ):
+        if name.upper() in SETTINGS:
+            monkeypatch.delenv(name)
     s = load_settings()
     assert s.daily_api_url == "https://api.daily.co/v1"
     assert (s.daily_connect_timeout_secs, s.daily_read_timeout_secs) == (5, 10)
@@ -610,8 +612,8 @@ def test_env_example_and_readme_document_every_daily_setting() -> None:
     root = Path(__file__).resolve().parent.parent
     names = [n for n in Settings.model_fields if n.startswith("daily_")]
     assert len(names) == 6
-    example = Settings(_env_file=root / ".env.example")
-    defaults = Settings(_env_file=None)
+    example = settings_from_file(root / ".env.example")
+    defaults = explicit_settings()
     assert [getattr(example, n) for n in names] == [getattr(defaults, n) for n in names]
     readme = (root / "README.md").read_text()
     env_example = (root / ".env.example").read_text()
