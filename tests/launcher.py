@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Self
 
 from app.config import Settings
+from tests.project import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 SETTINGS = frozenset(name.upper() for name in Settings.model_fields)
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 

@@ -3,24 +3,19 @@ the requests sent, the tokens handed out, and every failure's status and error b
 
 import json
 import math
-import os
 import threading
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 from loguru import logger
 
-from app.config import Settings, SettingsError, load_settings
 from tests.bots import recorder
 from tests.fake_daily import FakeDaily, Reply, closed_port_url
 from tests.helpers import wait_for
-from tests.launcher import SETTINGS
-from tests.settings import explicit_settings, settings_from_file
 
 KEY = "test-key"
 CREATE = {"createDailyRoom": True}
@@ -583,40 +578,3 @@ def test_session_cancelled_while_its_room_is_created_never_starts(
     counted = Counted(client)  # nothing started, so nothing finished and no active gauge left
     assert (counted.started, counted.finished) == (0, 0)
     assert counted.total("botdock_sessions_active") == 0
-
-
-# -- settings -----------------------------------------------------------------------------
-
-
-def test_daily_settings_defaults_and_validation(monkeypatch, tmp_path) -> None:
-    monkeypatch.chdir(tmp_path)
-    for name in list(os.environ):
-        if name.upper() in SETTINGS:
-            monkeypatch.delenv(name)
-    s = load_settings()
-    assert s.daily_api_url == "https://api.daily.co/v1"
-    assert (s.daily_connect_timeout_secs, s.daily_read_timeout_secs) == (5, 10)
-    assert (s.daily_start_timeout_secs, s.daily_room_expiry_secs) == (20, None)
-    monkeypatch.setenv("DAILY_ROOM_EXPIRY_SECS", "")
-    assert load_settings().daily_room_expiry_secs is None
-    monkeypatch.setenv("DAILY_API_URL", "api.daily.co")
-    with pytest.raises(SettingsError) as err:
-        load_settings()
-    assert str(err.value) == (
-        "invalid configuration: DAILY_API_URL: Value error, must be an http:// or https:// URL "
-        "(got 'api.daily.co')"
-    )
-
-
-def test_env_example_and_readme_document_every_daily_setting() -> None:
-    root = Path(__file__).resolve().parent.parent
-    names = [n for n in Settings.model_fields if n.startswith("daily_")]
-    assert len(names) == 6
-    example = settings_from_file(root / ".env.example")
-    defaults = explicit_settings()
-    assert [getattr(example, n) for n in names] == [getattr(defaults, n) for n in names]
-    readme = (root / "README.md").read_text()
-    env_example = (root / ".env.example").read_text()
-    for name in names:
-        assert f"\n{name.upper()}=" in env_example
-        assert f"| `{name.upper()}` |" in readme

@@ -9,6 +9,9 @@ import time
 
 import aiohttp
 import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
 
 SEQUENTIAL = int(os.environ.get("SOAK_SEQUENTIAL", "2000"))
 BURSTS = int(os.environ.get("SOAK_BURSTS", "3"))

@@ -14,6 +14,8 @@ import pytest
 
 from tests import secrets
 
+pytestmark = pytest.mark.slow
+
 CONFIG = Path(__file__).parent / "fuzz" / "schemathesis.toml"
 KEY = secrets.FUZZ_API_KEY
 EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "15"))

@@ -2,8 +2,9 @@ import os
 
 import pytest
 
-from app.config import SessionMode, SettingsError, load_settings
-from tests.launcher import SETTINGS
+from app.config import SessionMode, Settings, SettingsError, load_settings
+from tests.launcher import ROOT, SETTINGS
+from tests.settings import explicit_settings, settings_from_file
 
 
 @pytest.fixture(autouse=True)
@@ -67,3 +68,32 @@ def test_mode_and_log_level_are_case_insensitive(monkeypatch) -> None:
     monkeypatch.setenv("LOG_LEVEL", "debug")
     s = load_settings()
     assert s.session_mode is SessionMode.DAILY and s.log_level == "DEBUG"
+
+
+def test_daily_settings_defaults_and_validation(monkeypatch) -> None:
+    s = load_settings()
+    assert s.daily_api_url == "https://api.daily.co/v1"
+    assert (s.daily_connect_timeout_secs, s.daily_read_timeout_secs) == (5, 10)
+    assert (s.daily_start_timeout_secs, s.daily_room_expiry_secs) == (20, None)
+    monkeypatch.setenv("DAILY_ROOM_EXPIRY_SECS", "")
+    assert load_settings().daily_room_expiry_secs is None
+    monkeypatch.setenv("DAILY_API_URL", "api.daily.co")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value) == (
+        "invalid configuration: DAILY_API_URL: Value error, must be an http:// or https:// URL "
+        "(got 'api.daily.co')"
+    )
+
+
+def test_env_example_and_readme_document_every_daily_setting() -> None:
+    names = [n for n in Settings.model_fields if n.startswith("daily_")]
+    assert len(names) == 6
+    example = settings_from_file(ROOT / ".env.example")
+    defaults = explicit_settings()
+    assert [getattr(example, n) for n in names] == [getattr(defaults, n) for n in names]
+    readme = (ROOT / "README.md").read_text()
+    env_example = (ROOT / ".env.example").read_text()
+    for name in names:
+        assert f"\n{name.upper()}=" in env_example
+        assert f"| `{name.upper()}` |" in readme
