@@ -18,14 +18,48 @@ def assert_healthy_and_nothing_started(client: TestClient) -> None:
 
 
 @pytest.mark.parametrize("route", ["/bot", "/start"])
-def test_malformed_json(client_for, route: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (b'{"a": ', "Expecting value at position 6"),
+        (b"{bad", "Expecting property name enclosed in double quotes at position 1"),
+    ],
+)
+def test_malformed_json(client_for, route: str, body: bytes, reason: str) -> None:
     client = client_for()
-    response = client.post(route, content=b'{"a": ', headers={"content-type": "application/json"})
+    response = client.post(route, content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400
     assert response.json() == {
         "error": "invalid_json",
-        "detail": "request body is malformed JSON: Expecting value at position 6",
+        "detail": f"request body is malformed JSON: {reason}",
     }
+    assert_healthy_and_nothing_started(client)
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "detail"),
+    [
+        (b"\xff\xfe{}", 400, "request body is not valid UTF-8"),
+        (b"[" * 5000 + b"]" * 5000, 413, "request body is larger than MAX_BODY_BYTES (4096 bytes)"),
+        (b"[" * 1500 + b"]" * 1500, 400,
+         "request body is not acceptable JSON: maximum recursion depth exceeded while decoding "
+         "a JSON array from a unicode string"),
+        (b'{"n": ' + b"9" * 30 + b"}", 400,
+         "request body is not acceptable JSON: number 999999999999999999999999999999... is out "
+         "of range"),
+        (b'{"n": 1e999}', 400, "request body is not acceptable JSON: number 1e999 is out of range"),
+        (b'{"n": NaN}', 400, "request body is not acceptable JSON: NaN is not valid JSON"),
+        (b'{"a": 1, "a": 2}', 400, "request body is not acceptable JSON: duplicate key 'a'"),
+        (b'{"a": "\xc3\x28"}', 400, "request body is not valid UTF-8"),
+    ],
+    ids=["bad-utf8", "over-limit-nesting", "deep-nesting", "huge-int", "huge-float",
+         "nan", "duplicate-keys", "bad-utf8-in-string"],
+)  # fmt: skip
+def test_hostile_json_bodies(client_for, body: bytes, status: int, detail: str) -> None:
+    client = client_for(max_body_bytes=4096)
+    response = client.post("/bot", content=body, headers={"content-type": "application/json"})
+    got = response.json()
+    assert (response.status_code, got) == (status, {"error": got["error"], "detail": detail})
     assert_healthy_and_nothing_started(client)
 
 
@@ -76,18 +110,6 @@ def test_body_over_limit(client_for, route: str) -> None:
     assert_healthy_and_nothing_started(client)
 
 
-def test_chunked_body_over_limit(client_for) -> None:
-    client = client_for(max_body_bytes=100)
-
-    def chunks():
-        for _ in range(10):
-            yield b'{"a":"' + b"x" * 20 + b'"}'
-
-    response = client.post("/bot", content=chunks(), headers={"content-type": "application/json"})
-    assert response.status_code == 413
-    assert_healthy_and_nothing_started(client)
-
-
 def test_invalid_session_timeout_header(client_for) -> None:
     client = client_for()
     response = client.post("/bot", headers={"x-pcc-max-session-seconds": "-3"})
@@ -99,17 +121,31 @@ def test_invalid_session_timeout_header(client_for) -> None:
     assert_healthy_and_nothing_started(client)
 
 
-def test_wrong_method_and_unknown_route(client_for) -> None:
+@pytest.mark.parametrize(
+    ("method", "path", "status", "allow"),
+    [
+        ("GET", "/bot", 405, "POST"),
+        ("PUT", "/bot", 405, "POST"),
+        ("PATCH", "/sessions/abc", 405, "DELETE, GET"),
+        ("POST", "/livez", 405, "GET"),
+        ("GET", "/nowhere", 404, None),
+        ("DELETE", "/", 404, None),
+    ],
+)
+def test_wrong_methods_and_unknown_routes(
+    client_for, method: str, path: str, status: int, allow: str | None
+) -> None:
     client = client_for()
-    response = client.get("/bot")
-    assert response.status_code == 405
-    assert response.json() == {
-        "error": "method_not_allowed",
-        "detail": "method GET is not allowed on /bot",
-    }
-    response = client.get("/nowhere")
-    assert response.status_code == 404
-    assert response.json() == {"error": "not_found", "detail": "no route GET /nowhere"}
+    response = client.request(method, path)
+    if status == 405:
+        error = {
+            "error": "method_not_allowed",
+            "detail": f"method {method} is not allowed on {path}",
+        }
+    else:
+        error = {"error": "not_found", "detail": f"no route {method} {path}"}
+    assert (response.status_code, response.json()) == (status, error)
+    assert response.headers.get("allow") == allow
     assert_healthy_and_nothing_started(client)
 
 

@@ -70,6 +70,15 @@ def test_bot_without_room_is_a_plain_session_with_generated_id(client_for) -> No
     assert len(record["session_id"]) == 36  # a UUID4 string
 
 
+def test_bot_without_room_keeps_the_callers_session_id_and_body(client_for) -> None:
+    client = client_for()
+    response = client.post("/bot", json={"n": 1}, headers={"x-daily-session-id": "plain-1"})
+    assert (response.status_code, response.json()) == (200, {})
+    assert recorder.RECORDS == [
+        {"class": "PipecatSessionArguments", "session_id": "plain-1", "body": {"n": 1}}
+    ]
+
+
 def test_start_plain_session_returns_201_with_session_id(client_for) -> None:
     client = client_for()
     response = client.post("/start", json={"body": {"k": "v"}})

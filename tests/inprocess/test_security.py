@@ -7,6 +7,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from tests import secrets
 from tests.bots import recorder
+from tests.metrics import parse, value
 
 OPEN_ROUTES = {
     ("get", "/livez"),
@@ -54,16 +55,64 @@ def test_schema_declares_bearer_auth_when_a_key_is_set(client_for) -> None:
     assert "security" not in schema["paths"]["/livez"]["get"]
 
 
-def test_websocket_requires_the_key(client_for) -> None:
+def test_missing_or_wrong_key_is_401_with_the_reason_and_counted(client_for) -> None:
+    client = client_for(api_key=KEY)
+    missing = client.post("/start", json={})
+    assert missing.status_code == 401
+    assert missing.headers["www-authenticate"] == "Bearer"
+    assert missing.json() == {
+        "error": "unauthorized",
+        "detail": "missing API key: send Authorization: Bearer <API_KEY>",
+    }
+    wrong = client.post("/bot", headers={"authorization": "Bearer nope"})
+    assert (wrong.status_code, wrong.json()["detail"]) == (401, "invalid API key")
+    for path in ("/sessions", "/sessions/x"):
+        assert client.get(path).status_code == 401
+    assert client.delete("/sessions/x").status_code == 401
+    assert client.get("/health").json()["activeSessions"] == 0
+    ok = client.post("/bot", headers={"authorization": f"Bearer {KEY}"})
+    assert (ok.status_code, ok.json()) == (200, {})
+    samples = parse(client.get("/metrics").text)
+    assert (
+        value(samples, "botdock_sessions_rejected_total", kind="unknown", reason="unauthorized")
+        == 5
+    )
+    assert value(samples, "botdock_sessions_started_total", kind="pipecat") == 1
+
+
+def test_invalid_header_without_key_is_still_401(client_for) -> None:
+    client = client_for(api_key=KEY)
+    response = client.post("/bot", headers={"x-pcc-max-session-seconds": "-1"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("query", "reason"),
+    [
+        ("", "missing API key: send Authorization: Bearer <API_KEY>"),
+        ("?token=nope", "invalid API key"),
+    ],
+    ids=["no-key", "wrong-key"],
+)
+def test_websocket_without_the_key_is_closed_4401(client_for, query: str, reason: str) -> None:
     client = client_for(api_key=KEY)
     with (
-        client.websocket_connect("/ws?token=nope") as ws,
+        client.websocket_connect(f"/ws{query}") as ws,
         pytest.raises(WebSocketDisconnect) as closed,
     ):
         ws.receive_text()
-    assert (closed.value.code, closed.value.reason) == (4401, "invalid API key")
+    assert (closed.value.code, closed.value.reason) == (4401, reason)
+    assert recorder.RECORDS == []
+
+
+def test_websocket_key_in_query_or_header_opens_the_session(client_for) -> None:
+    client = client_for(api_key=KEY)
     with client.websocket_connect(f"/ws?token={KEY}") as ws:
         assert ws.receive_json()["class"] == "WebSocketSessionArguments"
+    with client.websocket_connect("/ws", headers={"Authorization": f"Bearer {KEY}"}) as ws:
+        ws.receive_json()
+        ws.send_text("hi")
+        assert ws.receive_text() == "hi"
 
 
 def test_cors_is_off_by_default(client_for) -> None:
