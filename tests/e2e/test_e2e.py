@@ -5,11 +5,13 @@ errors, and what the process logs. Each route's answers are pinned in process
 
 import asyncio
 import json
+from pathlib import Path
 
 import httpx
 import pytest
 from websockets.asyncio.client import connect
 
+from tests.helpers import wait_until
 from tests.server import run_to_exit
 
 
@@ -41,18 +43,24 @@ def test_bot_traceback_is_logged_on_lines_with_its_session_id(server_for) -> Non
     assert traceback_lines and all("bad-1" in line for line in traceback_lines)
 
 
-def test_sync_bot_sleeping_does_not_block_probes(server_for) -> None:
-    server = server_for({"BOT_MODULE": "tests.bots.sync_sleeper"})
+def test_sync_bot_blocking_its_thread_does_not_block_probes(server_for, tmp_path: Path) -> None:
+    server = server_for({"BOT_MODULE": "tests.bots.sync_blocker"})
+    release = tmp_path / "release"  # the bot blocks its thread until this file exists
 
     async def scenario() -> int:
-        async with httpx.AsyncClient(timeout=10) as client:
-            session = asyncio.create_task(client.post(f"{server.url}/bot", json={"sleep": 3}))
-            await asyncio.sleep(0.2)
-            for _ in range(10):
-                assert (await client.get(f"{server.url}/livez")).status_code == 200
-                assert (await client.get(f"{server.url}/health")).json()["activeSessions"] == 1
-                await asyncio.sleep(0.05)
-            assert not session.done()  # the probes were answered while the bot slept
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as client:
+            body = {"until": str(release)}
+            session = asyncio.create_task(client.post("/bot", json=body))
+
+            async def running() -> bool:
+                return (await client.get("/health")).json()["activeSessions"] == 1
+
+            await wait_until(running)
+            for _ in range(5):
+                assert (await client.get("/livez")).status_code == 200
+                assert (await client.get("/readyz")).status_code == 200
+            assert not session.done()
+            release.touch()
             return (await session).status_code
 
     assert asyncio.run(scenario()) == 200

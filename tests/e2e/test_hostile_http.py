@@ -85,7 +85,7 @@ def test_connection_that_never_sends_a_byte_is_closed(server) -> None:  # type: 
         "error": "request_timeout",
         "detail": "request headers not received within 1s (CLIENT_TIMEOUT_SECS)",
     }
-    assert 0.8 < waited < 5
+    assert waited > 0.8  # at the deadline, not before (the socket's own timeout caps the wait)
     assert_healthy(server)
 
 

@@ -13,7 +13,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests import secrets
-from tests.helpers import wait_until
+from tests.helpers import wait_for, wait_until
 from tests.metrics import scrape, value
 
 
@@ -32,8 +32,9 @@ def test_burst_over_capacity_gets_exactly_max_sessions(server_for) -> None:
     async def scenario() -> None:
         limits = httpx.Limits(max_connections=100)
         async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=10) as client:
+            # Sessions that outlast the test's checks, ended by the test itself.
             responses = await asyncio.gather(
-                *(client.post("/start", json={"body": {"sleep": 1.5}}) for _ in range(25))
+                *(client.post("/start", json={"body": {"sleep": 60}}) for _ in range(25))
             )
             statuses = sorted(r.status_code for r in responses)
             assert statuses == [201] * 5 + [429] * 20
@@ -56,6 +57,10 @@ def test_burst_over_capacity_gets_exactly_max_sessions(server_for) -> None:
                 "all 5 session slots are in use (MAX_SESSIONS); retry shortly"
             )
 
+            for r in responses:
+                if r.status_code == 201:
+                    await client.delete(f"/sessions/{r.json()['sessionId']}")
+
             async def ready_again() -> bool:
                 return (await client.get("/readyz")).status_code == 200
 
@@ -70,22 +75,19 @@ def test_burst_over_capacity_gets_exactly_max_sessions(server_for) -> None:
     assert (
         value(samples, "botdock_sessions_rejected_total", kind="websocket", reason="capacity") == 1
     )
-    assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="completed") == 5
+    assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="cancelled") == 5
 
 
 def test_session_past_timeout_is_cancelled_and_counted(server_for) -> None:
     server = server_for({"SESSION_TIMEOUT_SECS": "0.5"})
-    started = time.monotonic()
-    response = httpx.post(
+    response = httpx.post(  # the bot would sleep 30 s: a 504 is the limit firing
         f"{server.url}/bot", json={"sleep": 30}, headers={"x-daily-session-id": "slow-1"}
     )
-    elapsed = time.monotonic() - started
     assert response.status_code == 504
     assert response.json() == {
         "error": "session_timed_out",
         "detail": "session slow-1: session exceeded its limit of 0.5s",
     }
-    assert elapsed < 5
     samples = scrape(server.url)
     assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="timed_out") == 1
     assert value(samples, "botdock_sessions_active", kind="pipecat") == 0
@@ -228,7 +230,7 @@ def test_sigterm_drains_then_exits_zero(server_for) -> None:
         return time.monotonic() - sent
 
     elapsed = asyncio.run(scenario())
-    assert 1.5 < elapsed < 10  # the long session was cut at DRAIN_TIMEOUT_SECS, not before
+    assert elapsed > 1.5  # the long session was cut at DRAIN_TIMEOUT_SECS, not before
     states = final_states(server.log())
     assert states.pop("short-0") == "completed"
     assert states.pop("short-1") == "completed"
@@ -241,16 +243,9 @@ def test_second_sigterm_exits_at_once(server_for) -> None:
     server = server_for({"DRAIN_TIMEOUT_SECS": "60"})
     httpx.post(f"{server.url}/start", json={"body": {"sleep": 60}})
     server.signal(signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while not httpx.get(f"{server.url}/health").json()["draining"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    sent = time.monotonic()
+    wait_for(lambda: httpx.get(f"{server.url}/health").json()["draining"])
     server.signal(signal.SIGTERM)
-    exit_code = server.wait(5)
-    elapsed = time.monotonic() - sent
-    assert exit_code == 1
-    assert elapsed < 2
+    assert server.wait(20) == 1  # the drain alone would take 60 s
     log = server.log()
     assert "second SIGTERM: exiting now with 1 session(s) cut" in log
     assert "(forced exit on a second SIGTERM)" in log
@@ -265,8 +260,9 @@ def test_sigint_drains_like_sigterm(server_for) -> None:
 
 
 def test_start_during_drain_over_websocket_is_refused(server_for) -> None:
-    server = server_for({"DRAIN_TIMEOUT_SECS": "5"})
-    httpx.post(f"{server.url}/start", json={"body": {"sleep": 2}})
+    server = server_for({"DRAIN_TIMEOUT_SECS": "60"})
+    # A session that keeps the drain open until the test ends it.
+    session_id = httpx.post(f"{server.url}/start", json={"body": {"sleep": 60}}).json()["sessionId"]
     server.signal(signal.SIGTERM)
 
     async def scenario() -> None:
@@ -284,7 +280,8 @@ def test_start_during_drain_over_websocket_is_refused(server_for) -> None:
         )
 
     asyncio.run(scenario())
-    assert server.wait(10) == 0
+    assert httpx.delete(f"{server.url}/sessions/{session_id}").status_code == 202
+    assert server.wait(20) == 0  # the drain ends with its last session
 
 
 # -- API key ------------------------------------------------------------------------------

@@ -44,8 +44,13 @@ def test_soak_short_sessions(server_for) -> None:
             return baseline
 
     baseline = asyncio.run(run())  # the client and its kept-alive connections are closed now
-    time.sleep(0.3)
-    after = process(server.url)
+    deadline = time.monotonic() + 10
+    while True:  # until the server has let go of the connections, or the checks below fail
+        after = process(server.url)
+        back = [after[k] <= baseline[k] for k in ("openFds", "threads", "asyncioTasks")]
+        if all(back) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     growth = after["rssBytes"] - baseline["rssBytes"]
     print(
         f"\nsoak: {SEQUENTIAL} sequential + {BURSTS}x{BURST_SIZE} burst sessions; RSS "

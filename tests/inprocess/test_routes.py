@@ -2,13 +2,13 @@
 
 import base64
 import json
-import time
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tests.bots import recorder
+from tests.bots import recorder, sync_blocker
 from tests.helpers import b64, wait_for
 
 ROOM = {"x-daily-room-url": "https://example.daily.co/r1", "x-daily-room-token": "bot-token-1"}
@@ -322,11 +322,21 @@ def test_openapi_lists_every_route(client_for) -> None:
 # -- lifecycle in process -----------------------------------------------------------------
 
 
-def test_sync_bot_past_timeout_releases_its_slot_at_once(client_for) -> None:
-    client = client_for(bot_module="tests.bots.sync_sleeper", session_timeout_secs=0.3)
-    started = time.monotonic()
-    response = client.post("/bot", json={"sleep": 3}, headers={"x-daily-session-id": "sync-1"})
-    assert time.monotonic() - started < 2.5  # answered at the limit, not when the thread ends
+@pytest.fixture
+def blocked_thread_released() -> Iterator[None]:
+    """Let the sync bots of tests.bots.sync_blocker go once the test is over."""
+    yield
+    sync_blocker.RELEASE.set()
+    sync_blocker.RELEASE.clear()
+
+
+def test_sync_bot_past_timeout_releases_its_slot_at_once(
+    client_for, blocked_thread_released: None
+) -> None:
+    client = client_for(bot_module="tests.bots.sync_blocker", session_timeout_secs=0.3)
+    # The bot's thread stays blocked until the test ends: the answer comes at the limit.
+    response = client.post("/bot", json={}, headers={"x-daily-session-id": "sync-1"})
+    assert not sync_blocker.RELEASE.is_set()
     assert response.status_code == 504
     assert response.json() == {
         "error": "session_timed_out",
