@@ -10,7 +10,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Self
 
-from tests.launcher import ROOT, ServiceProcess
+from tests.launcher import ServiceProcess
+from tests.project import ROOT
 
 __all__ = ["BASELINE", "ROOT", "SERVICE", "Server"]
 

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from tests import launcher
-from tests.launcher import ROOT, ServiceProcess, free_port
+from tests.launcher import ServiceProcess, free_port
+from tests.project import ROOT
 
 __all__ = ["ROOT", "ServerFactory", "ServerProcess", "free_port", "run_to_exit"]
 

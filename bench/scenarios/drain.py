@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
 
 import aiohttp
 
@@ -20,7 +21,7 @@ SETTINGS = {"BOT_MODULE": "bench.bots.sleeper", "MAX_SESSIONS": "2000"}
 HEADERS = {"content-type": "application/json"}
 
 
-async def post(session: aiohttp.ClientSession, url: str, body: dict[str, object]) -> int:
+async def post(session: aiohttp.ClientSession, url: str, body: Mapping[str, object]) -> int:
     try:
         async with session.post(url, data=json.dumps(body), headers=HEADERS) as response:
             await response.read()

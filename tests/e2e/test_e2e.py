@@ -12,10 +12,10 @@ import pytest
 from websockets.asyncio.client import connect
 
 from tests.helpers import wait_until
-from tests.server import run_to_exit
+from tests.server import ServerFactory, run_to_exit
 
 
-def test_echo_bot_serves_every_kind_with_no_api_keys(server_for) -> None:
+def test_echo_bot_serves_every_kind_with_no_api_keys(server_for: ServerFactory) -> None:
     server = server_for({"BOT_MODULE": "tests.bots.echo"})
 
     async def echo() -> str:
@@ -31,7 +31,7 @@ def test_echo_bot_serves_every_kind_with_no_api_keys(server_for) -> None:
     assert "Daily session for room https://a.daily.co/r" in server.log()
 
 
-def test_bot_traceback_is_logged_on_lines_with_its_session_id(server_for) -> None:
+def test_bot_traceback_is_logged_on_lines_with_its_session_id(server_for: ServerFactory) -> None:
     server = server_for()
     response = httpx.post(
         f"{server.url}/bot", json={"raise": "exploded"}, headers={"x-daily-session-id": "bad-1"}
@@ -43,7 +43,9 @@ def test_bot_traceback_is_logged_on_lines_with_its_session_id(server_for) -> Non
     assert traceback_lines and all("bad-1" in line for line in traceback_lines)
 
 
-def test_sync_bot_blocking_its_thread_does_not_block_probes(server_for, tmp_path: Path) -> None:
+def test_sync_bot_blocking_its_thread_does_not_block_probes(
+    server_for: ServerFactory, tmp_path: Path
+) -> None:
     server = server_for({"BOT_MODULE": "tests.bots.sync_blocker"})
     release = tmp_path / "release"  # the bot blocks its thread until this file exists
 
@@ -53,7 +55,7 @@ def test_sync_bot_blocking_its_thread_does_not_block_probes(server_for, tmp_path
             session = asyncio.create_task(client.post("/bot", json=body))
 
             async def running() -> bool:
-                return (await client.get("/health")).json()["activeSessions"] == 1
+                return bool((await client.get("/health")).json()["activeSessions"] == 1)
 
             await wait_until(running)
             for _ in range(5):
@@ -107,7 +109,7 @@ def test_unusable_bot_module_stops_start_up_with_one_line(module: str, message: 
 # -- logging ------------------------------------------------------------------------------
 
 
-def test_every_session_line_carries_the_session_id(server_for) -> None:
+def test_every_session_line_carries_the_session_id(server_for: ServerFactory) -> None:
     server = server_for()
     httpx.post(f"{server.url}/bot", headers={"x-daily-session-id": "log-sess-7"})
     lines = [line for line in server.log().splitlines() if "log-sess-7" in line]
@@ -117,7 +119,7 @@ def test_every_session_line_carries_the_session_id(server_for) -> None:
     assert messages[-1].startswith("session completed kind=pipecat duration=")
 
 
-def test_json_logs_are_one_object_per_line_and_probes_not_logged(server_for) -> None:
+def test_json_logs_are_one_object_per_line_and_probes_not_logged(server_for: ServerFactory) -> None:
     server = server_for({"LOG_FORMAT": "json"})
     for _ in range(3):
         httpx.get(f"{server.url}/livez")
@@ -136,7 +138,7 @@ def test_json_logs_are_one_object_per_line_and_probes_not_logged(server_for) -> 
     ]
 
 
-def test_access_log_can_be_turned_off(server_for) -> None:
+def test_access_log_can_be_turned_off(server_for: ServerFactory) -> None:
     server = server_for({"ACCESS_LOG": "false"})
     httpx.post(f"{server.url}/bot", headers={"x-daily-session-id": "quiet-1"})
     log = server.log()

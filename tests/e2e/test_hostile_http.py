@@ -4,12 +4,14 @@ healthy. Hostile bodies, methods and routes are in-process (inprocess/test_bad_i
 
 import json
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.metrics import scrape
 from tests.rawhttp import closed_by_server, connect, exchange, read_response
+from tests.server import ServerFactory, ServerProcess
 
 ENV = {"MAX_BODY_BYTES": "4096", "CLIENT_TIMEOUT_SECS": "1", "MAX_HEADER_BYTES": "8192"}
 
@@ -26,23 +28,22 @@ def started(url: str) -> float:
     return sum(v for (name, _), v in samples.items() if name == "botdock_sessions_started_total")
 
 
-def assert_healthy(server) -> None:  # type: ignore[no-untyped-def]
+def assert_healthy(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/livez").status_code == 200
     assert httpx.get(f"{server.url}/readyz").status_code == 200
     assert started(server.url) == 0
 
 
 @pytest.fixture(scope="module")
-def server():  # type: ignore[no-untyped-def]
-    from tests.server import ServerProcess
-
+def server() -> Iterator[ServerProcess]:
+    """One server for the module's tests: each leaves it as it found it."""
     proc = ServerProcess({"BOT_MODULE": "tests.bots.recorder", **ENV}).start()
     yield proc
     proc.stop()
     proc.discard()
 
 
-def test_chunked_body_over_limit_without_content_length(server) -> None:  # type: ignore[no-untyped-def]
+def test_chunked_body_over_limit_without_content_length(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         sock.sendall(
             b"POST /bot HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
@@ -63,7 +64,7 @@ def test_chunked_body_over_limit_without_content_length(server) -> None:  # type
     assert_healthy(server)
 
 
-def test_headers_over_size_get_431(server) -> None:  # type: ignore[no-untyped-def]
+def test_headers_over_size_get_431(server: ServerProcess) -> None:
     raw = b"GET /livez HTTP/1.1\r\nHost: t\r\nX-Filler: " + b"a" * 20000 + b"\r\n\r\n"
     status, headers, body = exchange(server.port, raw)
     assert (status, headers["connection"]) == (431, "close")
@@ -74,7 +75,7 @@ def test_headers_over_size_get_431(server) -> None:  # type: ignore[no-untyped-d
     assert_healthy(server)
 
 
-def test_connection_that_never_sends_a_byte_is_closed(server) -> None:  # type: ignore[no-untyped-def]
+def test_connection_that_never_sends_a_byte_is_closed(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         started_at = time.monotonic()
         status, _, body = read_response(sock)
@@ -89,7 +90,7 @@ def test_connection_that_never_sends_a_byte_is_closed(server) -> None:  # type: 
     assert_healthy(server)
 
 
-def test_slowloris_headers_are_cut_at_the_deadline(server) -> None:  # type: ignore[no-untyped-def]
+def test_slowloris_headers_are_cut_at_the_deadline(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         sock.sendall(b"GET /livez HTTP/1.1\r\nHost: t\r\n")
         for i in range(3):  # a header line every 0.4 s never completes the request
@@ -104,7 +105,7 @@ def test_slowloris_headers_are_cut_at_the_deadline(server) -> None:  # type: ign
     assert_healthy(server)
 
 
-def test_slow_body_gets_408_and_starts_nothing(server) -> None:  # type: ignore[no-untyped-def]
+def test_slow_body_gets_408_and_starts_nothing(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         sock.sendall(
             b"POST /bot HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
@@ -119,7 +120,7 @@ def test_slow_body_gets_408_and_starts_nothing(server) -> None:  # type: ignore[
     assert_healthy(server)
 
 
-def test_idle_keep_alive_connections_do_not_block_others(server) -> None:  # type: ignore[no-untyped-def]
+def test_idle_keep_alive_connections_do_not_block_others(server: ServerProcess) -> None:
     idle = [connect(server.port) for _ in range(50)]
     try:
         assert httpx.get(f"{server.url}/livez").status_code == 200
@@ -128,7 +129,7 @@ def test_idle_keep_alive_connections_do_not_block_others(server) -> None:  # typ
             sock.close()
 
 
-def test_garbage_request_line_gets_400(server) -> None:  # type: ignore[no-untyped-def]
+def test_garbage_request_line_gets_400(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n")
         status, _, _ = read_response(sock)
@@ -136,7 +137,7 @@ def test_garbage_request_line_gets_400(server) -> None:  # type: ignore[no-untyp
     assert_healthy(server)
 
 
-def test_invalid_utf8_in_a_header_is_handled(server_for) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_utf8_in_a_header_is_handled(server_for: ServerFactory) -> None:
     server = server_for(ENV)
     status, _, body = exchange(
         server.port, post("/bot", b"{}", b"x-daily-session-id: \xff\xfe\r\n")

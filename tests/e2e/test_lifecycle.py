@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from tests import secrets
 from tests.helpers import wait_for, wait_until
 from tests.metrics import scrape, value
+from tests.server import ServerFactory
 
 
 def final_states(log: str) -> dict[str, str]:
@@ -26,7 +27,7 @@ def final_states(log: str) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in pattern.finditer(log)}
 
 
-def test_burst_over_capacity_gets_exactly_max_sessions(server_for) -> None:
+def test_burst_over_capacity_gets_exactly_max_sessions(server_for: ServerFactory) -> None:
     server = server_for({"MAX_SESSIONS": "5"})
 
     async def scenario() -> None:
@@ -78,7 +79,7 @@ def test_burst_over_capacity_gets_exactly_max_sessions(server_for) -> None:
     assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="cancelled") == 5
 
 
-def test_session_past_timeout_is_cancelled_and_counted(server_for) -> None:
+def test_session_past_timeout_is_cancelled_and_counted(server_for: ServerFactory) -> None:
     server = server_for({"SESSION_TIMEOUT_SECS": "0.5"})
     response = httpx.post(  # the bot would sleep 30 s: a 504 is the limit firing
         f"{server.url}/bot", json={"sleep": 30}, headers={"x-daily-session-id": "slow-1"}
@@ -94,7 +95,7 @@ def test_session_past_timeout_is_cancelled_and_counted(server_for) -> None:
     assert final_states(server.log()) == {"slow-1": "timed_out"}
 
 
-def test_smaller_pcc_max_session_seconds_wins(server_for) -> None:
+def test_smaller_pcc_max_session_seconds_wins(server_for: ServerFactory) -> None:
     server = server_for({"SESSION_TIMEOUT_SECS": "60"})
     response = httpx.post(
         f"{server.url}/bot",
@@ -105,7 +106,7 @@ def test_smaller_pcc_max_session_seconds_wins(server_for) -> None:
     assert response.json()["detail"] == "session pcc-limit: session exceeded its limit of 0.3s"
 
 
-async def test_websocket_past_timeout_is_closed_with_reason(server_for) -> None:
+async def test_websocket_past_timeout_is_closed_with_reason(server_for: ServerFactory) -> None:
     server = server_for({"SESSION_TIMEOUT_SECS": "0.5"})
     async with connect(f"{server.ws_url}/ws") as ws:
         await ws.recv()  # the recorder's greeting; then it waits for messages
@@ -122,7 +123,7 @@ async def test_websocket_past_timeout_is_closed_with_reason(server_for) -> None:
     )
 
 
-async def test_cancel_http_and_websocket_sessions(server_for) -> None:
+async def test_cancel_http_and_websocket_sessions(server_for: ServerFactory) -> None:
     server = server_for()
     async with httpx.AsyncClient(base_url=server.url) as client:
         session_id = (await client.post("/start", json={"body": {"sleep": 30}})).json()["sessionId"]
@@ -147,7 +148,7 @@ async def test_cancel_http_and_websocket_sessions(server_for) -> None:
         }
 
         async def none_active() -> bool:
-            return (await client.get("/health")).json()["activeSessions"] == 0
+            return bool((await client.get("/health")).json()["activeSessions"] == 0)
 
         await wait_until(none_active)
     assert final_states(server.log()) == {session_id: "cancelled", ws_id: "cancelled"}
@@ -158,7 +159,7 @@ async def test_cancel_http_and_websocket_sessions(server_for) -> None:
     )
 
 
-def test_metrics_match_what_the_test_did(server_for) -> None:
+def test_metrics_match_what_the_test_did(server_for: ServerFactory) -> None:
     server = server_for()
     httpx.post(f"{server.url}/bot", json={})
     httpx.post(f"{server.url}/bot", json={})
@@ -182,7 +183,7 @@ def test_metrics_match_what_the_test_did(server_for) -> None:
 # -- drain --------------------------------------------------------------------------------
 
 
-def test_sigterm_drains_then_exits_zero(server_for) -> None:
+def test_sigterm_drains_then_exits_zero(server_for: ServerFactory) -> None:
     server = server_for({"DRAIN_TIMEOUT_SECS": "2"})
 
     async def scenario() -> float:
@@ -200,14 +201,14 @@ def test_sigterm_drains_then_exits_zero(server_for) -> None:
             ]
 
             async def all_running() -> bool:
-                return (await client.get("/health")).json()["activeSessions"] == 3
+                return bool((await client.get("/health")).json()["activeSessions"] == 3)
 
             await wait_until(all_running)
             sent = time.monotonic()
             server.signal(signal.SIGTERM)
 
             async def draining() -> bool:
-                return (await client.get("/health")).json()["draining"]
+                return bool((await client.get("/health")).json()["draining"])
 
             await wait_until(draining)
             refused = await client.post("/start", json={})
@@ -239,7 +240,7 @@ def test_sigterm_drains_then_exits_zero(server_for) -> None:
     print(f"\nSIGTERM to exit: {elapsed:.2f}s with DRAIN_TIMEOUT_SECS=2")
 
 
-def test_second_sigterm_exits_at_once(server_for) -> None:
+def test_second_sigterm_exits_at_once(server_for: ServerFactory) -> None:
     server = server_for({"DRAIN_TIMEOUT_SECS": "60"})
     httpx.post(f"{server.url}/start", json={"body": {"sleep": 60}})
     server.signal(signal.SIGTERM)
@@ -251,7 +252,7 @@ def test_second_sigterm_exits_at_once(server_for) -> None:
     assert "(forced exit on a second SIGTERM)" in log
 
 
-def test_sigint_drains_like_sigterm(server_for) -> None:
+def test_sigint_drains_like_sigterm(server_for: ServerFactory) -> None:
     server = server_for({"DRAIN_TIMEOUT_SECS": "5"})
     httpx.post(f"{server.url}/bot", json={})
     server.signal(signal.SIGINT)
@@ -259,7 +260,7 @@ def test_sigint_drains_like_sigterm(server_for) -> None:
     assert "SIGINT received: draining 0 session(s)" in server.log()
 
 
-def test_start_during_drain_over_websocket_is_refused(server_for) -> None:
+def test_start_during_drain_over_websocket_is_refused(server_for: ServerFactory) -> None:
     server = server_for({"DRAIN_TIMEOUT_SECS": "60"})
     # A session that keeps the drain open until the test ends it.
     session_id = httpx.post(f"{server.url}/start", json={"body": {"sleep": 60}}).json()["sessionId"]
@@ -267,7 +268,7 @@ def test_start_during_drain_over_websocket_is_refused(server_for) -> None:
 
     async def scenario() -> None:
         async def draining() -> bool:
-            return httpx.get(f"{server.url}/health").json()["draining"]
+            return bool(httpx.get(f"{server.url}/health").json()["draining"])
 
         await wait_until(draining)
         async with connect(f"{server.ws_url}/ws") as ws:
@@ -289,7 +290,7 @@ def test_start_during_drain_over_websocket_is_refused(server_for) -> None:
 KEY = secrets.API_KEY
 
 
-async def test_secrets_never_reach_the_log(server_for) -> None:
+async def test_secrets_never_reach_the_log(server_for: ServerFactory) -> None:
     room_token = secrets.ROOM_TOKEN
     server = server_for({"API_KEY": KEY, "LOG_LEVEL": "DEBUG"})
     auth = {"authorization": f"Bearer {KEY}"}
@@ -317,7 +318,7 @@ async def test_secrets_never_reach_the_log(server_for) -> None:
     assert room_token not in log
 
 
-def test_websocket_handshake_to_unknown_path_is_refused_403(server_for) -> None:
+def test_websocket_handshake_to_unknown_path_is_refused_403(server_for: ServerFactory) -> None:
     server = server_for()
 
     async def scenario() -> None:

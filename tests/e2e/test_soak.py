@@ -11,6 +11,8 @@ import aiohttp
 import httpx
 import pytest
 
+from tests.server import ServerFactory
+
 pytestmark = pytest.mark.slow
 
 SEQUENTIAL = int(os.environ.get("SOAK_SEQUENTIAL", "2000"))
@@ -20,10 +22,11 @@ MB = 1024 * 1024
 
 
 def process(url: str) -> dict[str, int]:
-    return httpx.get(f"{url}/health").json()["process"]  # type: ignore[no-any-return]
+    figures: dict[str, int] = httpx.get(f"{url}/health").json()["process"]
+    return figures
 
 
-def test_soak_short_sessions(server_for) -> None:
+def test_soak_short_sessions(server_for: ServerFactory) -> None:
     server = server_for({"BOT_MODULE": "tests.bots.echo", "MAX_SESSIONS": str(BURST_SIZE)})
 
     async def run() -> dict[str, int]:

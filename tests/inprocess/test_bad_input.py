@@ -8,6 +8,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.bots import recorder
+from tests.inprocess.clients import ClientFactory
 
 
 def assert_healthy_and_nothing_started(client: TestClient) -> None:
@@ -25,7 +26,7 @@ def assert_healthy_and_nothing_started(client: TestClient) -> None:
         (b"{bad", "Expecting property name enclosed in double quotes at position 1"),
     ],
 )
-def test_malformed_json(client_for, route: str, body: bytes, reason: str) -> None:
+def test_malformed_json(client_for: ClientFactory, route: str, body: bytes, reason: str) -> None:
     client = client_for()
     response = client.post(route, content=body, headers={"content-type": "application/json"})
     assert response.status_code == 400
@@ -55,7 +56,9 @@ def test_malformed_json(client_for, route: str, body: bytes, reason: str) -> Non
     ids=["bad-utf8", "over-limit-nesting", "deep-nesting", "huge-int", "huge-float",
          "nan", "duplicate-keys", "bad-utf8-in-string"],
 )  # fmt: skip
-def test_hostile_json_bodies(client_for, body: bytes, status: int, detail: str) -> None:
+def test_hostile_json_bodies(
+    client_for: ClientFactory, body: bytes, status: int, detail: str
+) -> None:
     client = client_for(max_body_bytes=4096)
     response = client.post("/bot", content=body, headers={"content-type": "application/json"})
     got = response.json()
@@ -64,7 +67,7 @@ def test_hostile_json_bodies(client_for, body: bytes, status: int, detail: str) 
 
 
 @pytest.mark.parametrize("route", ["/bot", "/start"])
-def test_json_array_body(client_for, route: str) -> None:
+def test_json_array_body(client_for: ClientFactory, route: str) -> None:
     client = client_for()
     response = client.post(route, json=[1, 2])
     assert response.status_code == 422
@@ -75,7 +78,7 @@ def test_json_array_body(client_for, route: str) -> None:
     assert_healthy_and_nothing_started(client)
 
 
-def test_start_body_field_must_be_an_object(client_for) -> None:
+def test_start_body_field_must_be_an_object(client_for: ClientFactory) -> None:
     client = client_for()
     response = client.post("/start", json={"body": "text"})
     assert response.status_code == 422
@@ -87,7 +90,7 @@ def test_start_body_field_must_be_an_object(client_for) -> None:
 
 
 @pytest.mark.parametrize("route", ["/bot", "/start"])
-def test_wrong_content_type(client_for, route: str) -> None:
+def test_wrong_content_type(client_for: ClientFactory, route: str) -> None:
     client = client_for()
     response = client.post(route, content=b"a=1", headers={"content-type": "text/plain"})
     assert response.status_code == 415
@@ -99,7 +102,7 @@ def test_wrong_content_type(client_for, route: str) -> None:
 
 
 @pytest.mark.parametrize("route", ["/bot", "/start"])
-def test_body_over_limit(client_for, route: str) -> None:
+def test_body_over_limit(client_for: ClientFactory, route: str) -> None:
     client = client_for(max_body_bytes=100)
     response = client.post(route, json={"pad": "x" * 200})
     assert response.status_code == 413
@@ -110,7 +113,7 @@ def test_body_over_limit(client_for, route: str) -> None:
     assert_healthy_and_nothing_started(client)
 
 
-def test_invalid_session_timeout_header(client_for) -> None:
+def test_invalid_session_timeout_header(client_for: ClientFactory) -> None:
     client = client_for()
     response = client.post("/bot", headers={"x-pcc-max-session-seconds": "-3"})
     assert response.status_code == 422
@@ -133,7 +136,7 @@ def test_invalid_session_timeout_header(client_for) -> None:
     ],
 )
 def test_wrong_methods_and_unknown_routes(
-    client_for, method: str, path: str, status: int, allow: str | None
+    client_for: ClientFactory, method: str, path: str, status: int, allow: str | None
 ) -> None:
     client = client_for()
     response = client.request(method, path)
@@ -155,14 +158,14 @@ def refused(client: TestClient, url: str) -> WebSocketDisconnect:
     return closed.value
 
 
-def test_websocket_invalid_base64(client_for) -> None:
+def test_websocket_invalid_base64(client_for: ClientFactory) -> None:
     client = client_for()
     closed = refused(client, "/ws?body=%25%25not-base64%25%25")
     assert (closed.code, closed.reason) == (4400, "query parameter 'body' is not valid base64")
     assert_healthy_and_nothing_started(client)
 
 
-def test_websocket_base64_of_non_json(client_for) -> None:
+def test_websocket_base64_of_non_json(client_for: ClientFactory) -> None:
     client = client_for()
     encoded = base64.b64encode(b"hello there").decode()
     closed = refused(client, f"/ws?body={encoded}")
@@ -171,7 +174,7 @@ def test_websocket_base64_of_non_json(client_for) -> None:
     assert_healthy_and_nothing_started(client)
 
 
-def test_websocket_base64_of_json_array(client_for) -> None:
+def test_websocket_base64_of_json_array(client_for: ClientFactory) -> None:
     client = client_for()
     closed = refused(client, f"/ws?body={base64.b64encode(b'[1]').decode()}")
     assert (closed.code, closed.reason) == (
@@ -181,14 +184,14 @@ def test_websocket_base64_of_json_array(client_for) -> None:
     assert_healthy_and_nothing_started(client)
 
 
-def test_websocket_body_and_session_id_together(client_for) -> None:
+def test_websocket_body_and_session_id_together(client_for: ClientFactory) -> None:
     client = client_for()
     closed = refused(client, "/ws?body=e30&session_id=x")
     assert (closed.code, closed.reason) == (4400, "send either 'body' or 'session_id', not both")
     assert_healthy_and_nothing_started(client)
 
 
-def test_websocket_body_over_limit(client_for) -> None:
+def test_websocket_body_over_limit(client_for: ClientFactory) -> None:
     client = client_for(max_body_bytes=30)
     encoded = base64.b64encode(b'{"pad": "' + b"x" * 100 + b'"}').decode()
     closed = refused(client, f"/ws?body={encoded}")

@@ -16,12 +16,13 @@ from loguru import logger
 from tests.bots import recorder
 from tests.fake_daily import FakeDaily, Reply, closed_port_url
 from tests.helpers import wait_for
+from tests.inprocess.clients import ClientFactory, manager, on_loop
 
 KEY = "test-key"
 CREATE = {"createDailyRoom": True}
 
 
-def daily_client(client_for, fake: FakeDaily | None, **values: Any) -> TestClient:
+def daily_client(client_for: ClientFactory, fake: FakeDaily | None, **values: Any) -> TestClient:
     settings: dict[str, Any] = {
         "session_mode": "daily",
         "daily_api_key": KEY,
@@ -36,10 +37,10 @@ class Counted:
     """The session counters behind /metrics: started, finished and rejected, summed."""
 
     def __init__(self, client: TestClient) -> None:
-        self.registry = client.app.state.services.manager.metrics.registry
+        self.registry = manager(client).metrics.registry
 
     def total(self, name: str) -> float:
-        return sum(
+        return math.fsum(
             sample.value
             for family in self.registry.collect()
             for sample in family.samples
@@ -83,7 +84,7 @@ def room_exp_between(before: float, after: float, secs: float) -> range:
 
 
 def test_start_creates_private_room_and_bot_gets_owner_token_caller_participant_token(
-    client_for, fake_daily: FakeDaily, log_lines: list[str]
+    client_for: ClientFactory, fake_daily: FakeDaily, log_lines: list[str]
 ) -> None:
     client = daily_client(client_for, fake_daily)
     before = time.time()
@@ -151,7 +152,9 @@ def test_start_creates_private_room_and_bot_gets_owner_token_caller_participant_
     assert KEY not in logged and owner not in logged and participant not in logged
 
 
-def test_auto_mode_creates_a_room_only_when_asked(client_for, fake_daily: FakeDaily) -> None:
+def test_auto_mode_creates_a_room_only_when_asked(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(client_for, fake_daily, session_mode="auto")
     assert client.post("/start", json={"body": {}}).json().keys() == {"sessionId"}
     assert fake_daily.requests == []
@@ -166,7 +169,7 @@ def test_auto_mode_creates_a_room_only_when_asked(client_for, fake_daily: FakeDa
     assert recorder.RECORDS[1]["token"] == fake_daily.token(owner=True)
 
 
-def test_caller_room_makes_no_daily_call(client_for, fake_daily: FakeDaily) -> None:
+def test_caller_room_makes_no_daily_call(client_for: ClientFactory, fake_daily: FakeDaily) -> None:
     client = daily_client(client_for, fake_daily)
     response = client.post(
         "/start",
@@ -184,7 +187,9 @@ def test_caller_room_makes_no_daily_call(client_for, fake_daily: FakeDaily) -> N
     assert sorted(r["token"] for r in recorder.RECORDS) == ["bot-token-9", "t-b"]
 
 
-def test_bot_route_creates_a_room_for_the_bot_alone(client_for, fake_daily: FakeDaily) -> None:
+def test_bot_route_creates_a_room_for_the_bot_alone(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(client_for, fake_daily)
     before = time.time()
     response = client.post(
@@ -211,7 +216,9 @@ def test_bot_route_creates_a_room_for_the_bot_alone(client_for, fake_daily: Fake
     ] == recorder.RECORDS
 
 
-def test_room_expiry_setting_and_caller_exp_only_shorten(client_for, fake_daily: FakeDaily) -> None:
+def test_room_expiry_setting_and_caller_exp_only_shorten(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(client_for, fake_daily, daily_room_expiry_secs=900)
     before = time.time()
     client.post("/start", json=CREATE)
@@ -240,7 +247,7 @@ def test_room_expiry_setting_and_caller_exp_only_shorten(client_for, fake_daily:
     )
 
 
-def test_readyz_and_own_room_sessions_do_not_depend_on_daily(client_for) -> None:
+def test_readyz_and_own_room_sessions_do_not_depend_on_daily(client_for: ClientFactory) -> None:
     client = daily_client(client_for, None)  # nothing listens at DAILY_API_URL
     assert client.post("/start", json=CREATE).status_code == 502
     assert client.get("/readyz").json() == {"status": "ready"}
@@ -253,7 +260,7 @@ def test_readyz_and_own_room_sessions_do_not_depend_on_daily(client_for) -> None
 # -- refused before any call to Daily -----------------------------------------------------
 
 
-def test_create_daily_room_without_key_is_400(client_for) -> None:
+def test_create_daily_room_without_key_is_400(client_for: ClientFactory) -> None:
     for mode in ("auto", "daily"):
         client = client_for(session_mode=mode, daily_api_key=None)
         response = client.post("/start", json=CREATE)
@@ -294,7 +301,7 @@ def test_create_daily_room_without_key_is_400(client_for) -> None:
     ],
 )
 def test_invalid_daily_properties_are_422_before_any_call(
-    client_for, fake_daily: FakeDaily, request_json: dict[str, Any], detail: str
+    client_for: ClientFactory, fake_daily: FakeDaily, request_json: dict[str, Any], detail: str
 ) -> None:
     client = daily_client(client_for, fake_daily)
     counted = Counted(client)
@@ -305,14 +312,16 @@ def test_invalid_daily_properties_are_422_before_any_call(
     assert_nothing_started(client, counted)
 
 
-def test_capacity_and_drain_are_checked_before_any_call(client_for, fake_daily: FakeDaily) -> None:
+def test_capacity_and_drain_are_checked_before_any_call(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(client_for, fake_daily, max_sessions=1)
     own = {"room_url": "https://example.daily.co/r", "token": "t", "body": {"sleep": 30}}
     assert client.post("/start", json=own).status_code == 201
     response = client.post("/start", json=CREATE)
     assert response.status_code == 429
     assert response.json()["error"] == "at_capacity"
-    client.app.state.services.manager.begin_drain()
+    manager(client).begin_drain()
     assert client.post("/start", json=CREATE).json()["error"] == "draining"
     assert fake_daily.requests == []
 
@@ -383,7 +392,7 @@ ERRORS = [
 
 @pytest.mark.parametrize(("path", "reply", "code", "detail"), ERRORS)
 def test_daily_errors_are_502_naming_the_cause_and_start_nothing(
-    client_for,
+    client_for: ClientFactory,
     fake_daily: FakeDaily,
     log_lines: list[str],
     path: str,
@@ -405,7 +414,7 @@ def test_daily_errors_are_502_naming_the_cause_and_start_nothing(
 
 
 def test_wrong_key_is_502_daily_unauthorized_without_the_key(
-    client_for, fake_daily: FakeDaily, log_lines: list[str]
+    client_for: ClientFactory, fake_daily: FakeDaily, log_lines: list[str]
 ) -> None:
     client = daily_client(client_for, fake_daily, daily_api_key="sk-wrong-key-1234")
     counted = Counted(client)
@@ -422,7 +431,9 @@ def test_wrong_key_is_502_daily_unauthorized_without_the_key(
     assert not any("sk-wrong-key-1234" in line for line in log_lines)
 
 
-def test_daily_text_echoing_the_key_is_scrubbed(client_for, fake_daily: FakeDaily) -> None:
+def test_daily_text_echoing_the_key_is_scrubbed(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(client_for, fake_daily)
     fake_daily.reply(
         "/rooms", Reply(400, {"error": "invalid-request-error", "info": f"bad key {KEY}\n!"})
@@ -434,7 +445,7 @@ def test_daily_text_echoing_the_key_is_scrubbed(client_for, fake_daily: FakeDail
 
 
 def test_rate_limit_is_502_with_retry_after_passed_through(
-    client_for, fake_daily: FakeDaily
+    client_for: ClientFactory, fake_daily: FakeDaily
 ) -> None:
     client = daily_client(client_for, fake_daily)
     counted = Counted(client)
@@ -456,14 +467,18 @@ def test_rate_limit_is_502_with_retry_after_passed_through(
     assert_nothing_started(client, counted)
 
 
-def test_room_creation_is_not_retried_after_a_5xx(client_for, fake_daily: FakeDaily) -> None:
+def test_room_creation_is_not_retried_after_a_5xx(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(client_for, fake_daily)
     fake_daily.reply("/rooms", Reply(503, {"error": "server-error"}))
     assert client.post("/start", json=CREATE).status_code == 502
     assert fake_daily.paths() == ["POST /v1/rooms"]
 
 
-def test_token_request_is_retried_once_after_a_5xx(client_for, fake_daily: FakeDaily) -> None:
+def test_token_request_is_retried_once_after_a_5xx(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(client_for, fake_daily)
     fake_daily.reply("/meeting-tokens", Reply(503, {"error": "server-error"}))
     response = client.post("/start", json=CREATE)
@@ -474,7 +489,9 @@ def test_token_request_is_retried_once_after_a_5xx(client_for, fake_daily: FakeD
     assert recorder.RECORDS[0]["token"] == fake_daily.token(owner=True)
 
 
-def test_token_failing_twice_fails_the_start(client_for, fake_daily: FakeDaily) -> None:
+def test_token_failing_twice_fails_the_start(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(client_for, fake_daily)
     counted = Counted(client)
     fake_daily.reply("/meeting-tokens", *[Reply(500, {"error": "server-error"})] * 4)
@@ -487,7 +504,9 @@ def test_token_failing_twice_fails_the_start(client_for, fake_daily: FakeDaily) 
     assert_nothing_started(client, counted)
 
 
-def test_slow_daily_is_504_after_the_read_timeout(client_for, fake_daily: FakeDaily) -> None:
+def test_slow_daily_is_504_after_the_read_timeout(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(client_for, fake_daily, daily_read_timeout_secs=0.3)
     counted = Counted(client)
     fake_daily.reply("/rooms", Reply(delay=5))
@@ -504,7 +523,9 @@ def test_slow_daily_is_504_after_the_read_timeout(client_for, fake_daily: FakeDa
     assert_nothing_started(client, counted)
 
 
-def test_whole_start_is_bounded_by_the_start_timeout(client_for, fake_daily: FakeDaily) -> None:
+def test_whole_start_is_bounded_by_the_start_timeout(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(
         client_for, fake_daily, daily_read_timeout_secs=5, daily_start_timeout_secs=0.5
     )
@@ -520,7 +541,7 @@ def test_whole_start_is_bounded_by_the_start_timeout(client_for, fake_daily: Fak
     assert_nothing_started(client, counted)
 
 
-def test_unreachable_daily_is_502(client_for, log_lines: list[str]) -> None:
+def test_unreachable_daily_is_502(client_for: ClientFactory, log_lines: list[str]) -> None:
     url = closed_port_url()
     client = daily_client(client_for, None, daily_api_url=url)
     counted = Counted(client)
@@ -535,7 +556,7 @@ def test_unreachable_daily_is_502(client_for, log_lines: list[str]) -> None:
 
 
 def test_bot_route_failure_is_the_same_error_and_starts_nothing(
-    client_for, fake_daily: FakeDaily
+    client_for: ClientFactory, fake_daily: FakeDaily
 ) -> None:
     client = daily_client(client_for, fake_daily)
     counted = Counted(client)
@@ -551,7 +572,7 @@ def test_bot_route_failure_is_the_same_error_and_starts_nothing(
 
 
 def test_session_cancelled_while_its_room_is_created_never_starts(
-    client_for, fake_daily: FakeDaily
+    client_for: ClientFactory, fake_daily: FakeDaily
 ) -> None:
     client = daily_client(client_for, fake_daily)
     fake_daily.reply("/rooms", Reply(delay=0.25))
@@ -561,8 +582,7 @@ def test_session_cancelled_while_its_room_is_created_never_starts(
     wait_for(lambda: bool(client.get("/sessions").json()["sessions"]))
     (pending,) = client.get("/sessions").json()["sessions"]
     assert (pending["kind"], pending["state"]) == ("daily", "pending")
-    manager = client.app.state.services.manager
-    client.portal.call(manager.cancel, pending["sessionId"])
+    on_loop(client, manager(client).cancel, pending["sessionId"])
     thread.join(5)
     (response,) = answers
     assert response.status_code == 503

@@ -1,14 +1,16 @@
 import os
+from pathlib import Path
 
 import pytest
 
 from app.config import SessionMode, Settings, SettingsError, load_settings
-from tests.launcher import ROOT, SETTINGS
+from tests.launcher import SETTINGS
+from tests.project import ROOT
 from tests.settings import explicit_settings, settings_from_file
 
 
 @pytest.fixture(autouse=True)
-def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No botdock setting from the shell (in any case) and no `.env` but the test's own."""
     for name in list(os.environ):
         if name.upper() in SETTINGS:
@@ -27,7 +29,9 @@ def test_defaults_match_the_spec() -> None:
     assert s.daily_api_url == "https://api.daily.co/v1"
 
 
-def test_invalid_session_mode_names_the_variable_and_allowed_values(monkeypatch) -> None:
+def test_invalid_session_mode_names_the_variable_and_allowed_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setenv("SESSION_MODE", "telepathy")
     with pytest.raises(SettingsError) as err:
         load_settings()
@@ -37,13 +41,15 @@ def test_invalid_session_mode_names_the_variable_and_allowed_values(monkeypatch)
     )
 
 
-def test_max_sessions_below_one_is_refused(monkeypatch) -> None:
+def test_max_sessions_below_one_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("MAX_SESSIONS", "0")
     with pytest.raises(SettingsError, match="MAX_SESSIONS: Input should be greater than or equal"):
         load_settings()
 
 
-def test_dotenv_is_read_and_the_real_environment_wins(monkeypatch, tmp_path) -> None:
+def test_dotenv_is_read_and_the_real_environment_wins(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     (tmp_path / ".env").write_text("SESSION_MODE=websocket\nMAX_SESSIONS=3\n")
     monkeypatch.setenv("MAX_SESSIONS", "5")
     s = load_settings()
@@ -51,26 +57,26 @@ def test_dotenv_is_read_and_the_real_environment_wins(monkeypatch, tmp_path) -> 
     assert s.max_sessions == 5
 
 
-def test_empty_secret_means_unset(monkeypatch) -> None:
+def test_empty_secret_means_unset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_KEY", "")
     monkeypatch.setenv("DAILY_API_KEY", "  ")
     s = load_settings()
     assert s.api_key is None and s.daily_api_key is None
 
 
-def test_secret_values_are_not_echoed_in_errors_or_repr(monkeypatch) -> None:
+def test_secret_values_are_not_echoed_in_errors_or_repr(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("API_KEY", "sk-very-secret")
     assert "sk-very-secret" not in repr(load_settings())
 
 
-def test_mode_and_log_level_are_case_insensitive(monkeypatch) -> None:
+def test_mode_and_log_level_are_case_insensitive(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SESSION_MODE", "Daily")
     monkeypatch.setenv("LOG_LEVEL", "debug")
     s = load_settings()
     assert s.session_mode is SessionMode.DAILY and s.log_level == "DEBUG"
 
 
-def test_daily_settings_defaults_and_validation(monkeypatch) -> None:
+def test_daily_settings_defaults_and_validation(monkeypatch: pytest.MonkeyPatch) -> None:
     s = load_settings()
     assert s.daily_api_url == "https://api.daily.co/v1"
     assert (s.daily_connect_timeout_secs, s.daily_read_timeout_secs) == (5, 10)
