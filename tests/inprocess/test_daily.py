@@ -574,8 +574,9 @@ def test_bot_route_failure_is_the_same_error_and_starts_nothing(
 def test_session_cancelled_while_its_room_is_created_never_starts(
     client_for: ClientFactory, fake_daily: FakeDaily
 ) -> None:
-    client = daily_client(client_for, fake_daily)
-    fake_daily.reply("/rooms", Reply(delay=0.25))
+    client = daily_client(client_for, fake_daily, daily_read_timeout_secs=20)
+    answered = threading.Event()  # Daily answers the room request once the test says so
+    fake_daily.reply("/rooms", Reply(held=answered))
     answers: list[Any] = []
     thread = threading.Thread(target=lambda: answers.append(client.post("/start", json=CREATE)))
     thread.start()
@@ -583,7 +584,8 @@ def test_session_cancelled_while_its_room_is_created_never_starts(
     (pending,) = client.get("/sessions").json()["sessions"]
     assert (pending["kind"], pending["state"]) == ("daily", "pending")
     on_loop(client, manager(client).cancel, pending["sessionId"])
-    thread.join(5)
+    answered.set()
+    thread.join(20)
     (response,) = answers
     assert response.status_code == 503
     assert response.json() == {
