@@ -30,6 +30,8 @@ _TESTS = Path(__file__).parent
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
+        if not item.path.is_relative_to(_TESTS):
+            continue  # named on the command line from outside the suite
         layer = item.path.relative_to(_TESTS).parts[0]
         if layer not in LAYERS:
             raise pytest.UsageError(

@@ -1,6 +1,6 @@
 """End to end: the real `python -m app` process on a free port, real HTTP and WebSocket
-clients: serving with the template's echo bot, probes while a sync bot sleeps, start-up
-errors, and what the process logs. Each route's answers are pinned in process
+clients: serving with the template's echo bot, probes while a sync bot blocks its thread,
+start-up errors, and what the process logs. Each route's answers are pinned in process
 (inprocess/test_routes.py, inprocess/test_bad_input.py)."""
 
 import asyncio
