@@ -17,7 +17,8 @@ from tests.metrics import scrape, value
 from tests.rawhttp import closed_by_server
 from tests.server import ServerFactory
 
-ENV = {"WS_MAX_MESSAGE_BYTES": "2048", "CLIENT_TIMEOUT_SECS": "1", "MAX_SESSIONS": "500"}
+# CLIENT_TIMEOUT_SECS: short for the tests that wait for it, long enough for the probes.
+ENV = {"WS_MAX_MESSAGE_BYTES": "2048", "CLIENT_TIMEOUT_SECS": "2", "MAX_SESSIONS": "500"}
 
 
 def health(url: str) -> dict[str, Any]:
