@@ -5,10 +5,11 @@
 - `tests/e2e/` (`e2e`): the real process, started by `tests/launcher.py`;
 - `tests/container/` (`container`): the image and compose project on a Docker engine.
 
-`uv run pytest` runs every layer but `container` (`uv run pytest -m container` runs that).
-Tests marked `slow` (fuzzing, soak, the suite in a copy of the project) run by default, as in
-CI; `uv run pytest -m "not slow"` skips them for a quick local loop, `-m unit` (or
-`inprocess`, `e2e`) runs one layer.
+`uv run pytest` runs every layer but `container`, which needs a Docker engine and runs only
+when a `-m` expression names it (`uv run pytest -m container`). Tests marked `slow` (fuzzing,
+soak, the suite in a copy of the project) run by default, as in CI; `uv run pytest -m "not
+slow"` skips them for a quick local loop, and `-m unit` (or `inprocess`, `e2e`) runs one
+layer.
 
 No test reads the repository's `.env`, a botdock setting exported in the shell, or `bot.py`:
 that is the user's, and `tests/bots/echo.py` stands in for it.
@@ -28,7 +29,7 @@ _TESTS = Path(__file__).parent
 
 
 @pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         if not item.path.is_relative_to(_TESTS):
             continue  # named on the command line from outside the suite
@@ -39,6 +40,11 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
                 f"tests/{{{','.join(LAYERS)}}}/"
             )
         item.add_marker(layer)
+    if "container" not in str(config.getoption("markexpr")):
+        container = [item for item in items if item.get_closest_marker("container")]
+        if container:
+            config.hook.pytest_deselected(items=container)
+            items[:] = [item for item in items if not item.get_closest_marker("container")]
 
 
 @pytest.fixture
