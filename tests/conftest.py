@@ -1,61 +1,50 @@
+"""The suite's layers are its folders, and each folder's tests carry its marker:
+
+- `tests/unit/` (`unit`): one part of `app` at a time;
+- `tests/inprocess/` (`inprocess`): the app behind a `TestClient`, settings given explicitly;
+- `tests/e2e/` (`e2e`): the real process, started by `tests/launcher.py`;
+- `tests/container/` (`container`): the image and compose project on a Docker engine.
+
+`uv run pytest` runs every layer but `container`, which needs a Docker engine and runs only
+when a `-m` expression names it (`uv run pytest -m container`). Tests marked `slow` (fuzzing,
+soak, the suite in a copy of the project) run by default, as in CI; `uv run pytest -m "not
+slow"` skips them for a quick local loop, and `-m unit` (or `inprocess`, `e2e`) runs one
+layer.
+
+No test reads the repository's `.env`, a botdock setting exported in the shell, or `bot.py`:
+that is the user's, and `tests/bots/echo.py` stands in for it.
+"""
+
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from typing import Any
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
-from fastapi.testclient import TestClient
 
-from app.bot_loader import load_bot
-from app.config import Settings
-from app.main import create_app
-from tests import secrets
-from tests.bots import recorder
 from tests.fake_daily import FakeDaily
-from tests.server import ServerProcess
+
+LAYERS = ("unit", "inprocess", "e2e", "container")
+_TESTS = Path(__file__).parent
 
 
-def make_settings(**values: Any) -> Settings:
-    """Settings from explicit values only: no process environment, no `.env`."""
-    return Settings(_env_file=None, **values)
-
-
-@pytest.fixture
-def client_for() -> Iterator[Callable[..., TestClient]]:
-    """Build an in-process app with the given settings (and bot module) and a client for it,
-    lifespan included."""
-    clients: list[TestClient] = []
-
-    def build(bot_module: str = "tests.bots.recorder", **values: Any) -> TestClient:
-        settings = make_settings(bot_module=bot_module, **values)
-        client = TestClient(create_app(settings, load_bot(bot_module)))
-        client.__enter__()
-        clients.append(client)
-        return client
-
-    recorder.RECORDS.clear()
-    yield build
-    for client in clients:
-        client.__exit__(None, None, None)
-
-
-@pytest.fixture
-def server_for() -> Iterator[Callable[..., ServerProcess]]:
-    """Start the real service as a process; stopped at the end of the test."""
-    servers: list[ServerProcess] = []
-
-    def start(env: dict[str, str] | None = None, wait: bool = True) -> ServerProcess:
-        server = ServerProcess({"BOT_MODULE": "tests.bots.recorder", **(env or {})})
-        servers.append(server)
-        return server.start(wait=wait)
-
-    yield start
-    for server in servers:
-        server.stop(keep_log=True)
-        log = server.log()
-        server.discard_log()
-        leaked = [secret for secret in secrets.ALL if secret in log]
-        assert not leaked, f"secret values reached the service log: {leaked}"
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if not item.path.is_relative_to(_TESTS):
+            continue  # named on the command line from outside the suite
+        layer = item.path.relative_to(_TESTS).parts[0]
+        if layer not in LAYERS:
+            raise pytest.UsageError(
+                f"{item.nodeid}: every test module belongs in one of the layer folders "
+                f"tests/{{{','.join(LAYERS)}}}/"
+            )
+        item.add_marker(layer)
+    if "container" not in str(config.getoption("markexpr")):
+        container = [item for item in items if item.get_closest_marker("container")]
+        if container:
+            config.hook.pytest_deselected(items=container)
+            items[:] = [item for item in items if not item.get_closest_marker("container")]
 
 
 @pytest.fixture

@@ -28,14 +28,15 @@ from tests.server import free_port
 
 @dataclass
 class Reply:
-    """A scripted answer: `json` or raw `body`, after `delay` seconds (with neither, the normal
-    answer after the delay)."""
+    """A scripted answer: `json` or raw `body`, after `delay` seconds or once `held` is set
+    (with neither `json` nor `body`, the normal answer then)."""
 
     status: int = 200
     json: Any = None
     body: bytes | None = None
     headers: dict[str, str] = field(default_factory=dict)
     delay: float = 0.0
+    held: threading.Event | None = None
 
 
 @dataclass
@@ -131,6 +132,8 @@ class FakeDaily:
         while waited < reply.delay and not self._stopping.is_set():
             await asyncio.sleep(0.02)
             waited += 0.02
+        while reply.held is not None and not reply.held.is_set() and not self._stopping.is_set():
+            await asyncio.sleep(0.02)
         if reply.body is not None:
             return Response(reply.body, reply.status, headers=reply.headers, media_type="text/html")
         if reply.json is None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from collections.abc import Mapping
 
 import aiohttp
 
@@ -20,7 +21,7 @@ SETTINGS = {"BOT_MODULE": "bench.bots.sleeper", "MAX_SESSIONS": "2000"}
 HEADERS = {"content-type": "application/json"}
 
 
-async def post(session: aiohttp.ClientSession, url: str, body: dict[str, object]) -> int:
+async def post(session: aiohttp.ClientSession, url: str, body: Mapping[str, object]) -> int:
     try:
         async with session.post(url, data=json.dumps(body), headers=HEADERS) as response:
             await response.read()
@@ -56,9 +57,8 @@ async def _signal_during_sessions(
         if server.kind == SERVICE and (running := await active(session, server)) != count:
             ctx.error(NAME, f"only {running} of {count} sessions running at SIGTERM")
         signalled = time.monotonic()
-        server.terminate()
-        assert server.proc is not None
-        code = await asyncio.to_thread(server.proc.wait, 60)
+        server.signal()
+        code = await asyncio.to_thread(server.wait, 60)
         exited = time.monotonic() - signalled
         statuses = list(await asyncio.gather(*tasks))
     return exited, code, statuses
@@ -80,7 +80,7 @@ async def measure(
     if server.kind == SERVICE:
         bot_ok = sum(s == 200 for s in statuses[: count // 2])
         start_ok = sum(s == 201 for s in statuses[count // 2 :])
-        log = server.log_text()
+        log = server.log()
         completed = log.count("| session completed kind=")
         lost = count - completed
         if bot_ok != count // 2 or start_ok != count - count // 2:

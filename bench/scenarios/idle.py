@@ -39,7 +39,7 @@ async def open_sessions(
 
     async def one() -> aiohttp.ClientWebSocketResponse:
         async with gate:
-            ws = await session.ws_connect(server.ws_url, autoclose=False)
+            ws = await session.ws_connect(f"{server.ws_url}/ws", autoclose=False)
             await ws.send_str("hi")  # proves the session runs: the bot is in its loop
             reply = await ws.receive()
             if reply.type is not aiohttp.WSMsgType.TEXT:

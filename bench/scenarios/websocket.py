@@ -35,7 +35,7 @@ async def window(server: Server, connections: int, seconds: float) -> tuple[floa
     the connections are opened (and their sessions started) before it."""
     loop = asyncio.get_running_loop()
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        sockets = [await session.ws_connect(server.ws_url) for _ in range(connections)]
+        sockets = [await session.ws_connect(f"{server.ws_url}/ws") for _ in range(connections)]
         try:
             warm = loop.time() + min(0.5, seconds / 4)
             await asyncio.gather(*(ping_pong(ws, warm) for ws in sockets))

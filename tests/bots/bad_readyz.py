@@ -10,20 +10,21 @@ from app.arguments import SessionArguments
 
 FAULT = os.environ.get("READYZ_FAULT", "")
 
-if FAULT == "hang":
 
-    async def readyz() -> bool:
-        await asyncio.Event().wait()
-        return True
+async def _hanging_readyz() -> bool:
+    await asyncio.Event().wait()
+    return True
 
-else:
 
-    def readyz() -> bool:
-        if FAULT == "block":
-            time.sleep(30)
-        if FAULT == "exit":
-            sys.exit(4)
-        return True
+def _readyz() -> bool:
+    if FAULT == "block":
+        time.sleep(30)
+    if FAULT == "exit":
+        sys.exit(4)
+    return True
+
+
+readyz = _hanging_readyz if FAULT == "hang" else _readyz
 
 
 async def bot(args: SessionArguments) -> None:

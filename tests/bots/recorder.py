@@ -40,7 +40,8 @@ async def bot(args: SessionArguments) -> None:
     record = describe(args)
     _record(record)
     logger.info("recorder bot entered")
-    body = args.body if isinstance(getattr(args, "body", None), dict) else {}
+    given = getattr(args, "body", None)
+    body = given if isinstance(given, dict) else {}
     if isinstance(args, WebSocketSessionArguments):
         await args.websocket.send_json(record)
         if body.get("close"):

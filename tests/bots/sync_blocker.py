@@ -1,6 +1,8 @@
-"""A plain (sync) bot that blocks its thread on an event nobody sets, unless body says
-otherwise: the thread outlives the session."""
+"""A plain (sync) bot that blocks its thread: until RELEASE is set (in process), until the file
+body["until"] exists (across processes), or for body["block"] seconds. With none of them it
+blocks on an event nobody sets: the thread outlives the session."""
 
+import os
 import threading
 import time
 
@@ -10,8 +12,11 @@ RELEASE = threading.Event()
 
 
 def bot(args: SessionArguments) -> None:
-    seconds = getattr(args, "body", {}).get("block", None)
-    if seconds is None:
-        RELEASE.wait()
+    body = getattr(args, "body", {})
+    if "until" in body:
+        while not os.path.exists(body["until"]):
+            time.sleep(0.01)
+    elif "block" in body:
+        time.sleep(float(body["block"]))
     else:
-        time.sleep(float(seconds))
+        RELEASE.wait()

@@ -18,10 +18,13 @@ from typing import Any
 import httpx
 from websockets.sync.client import connect
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests import project
+
+ROOT = project.ROOT
 RUN_ID = uuid.uuid4().hex[:10]
 LABEL = "com.botdock.test"  # every container and image the test makes carries LABEL=RUN_ID
 ROOM_URL = "https://example.daily.co/container-test"
+ECHO_BOT = ROOT / "tests" / "bots" / "echo.py"
 
 
 def docker(
@@ -60,21 +63,11 @@ def logs(container: str) -> str:
 
 
 def copy_project(dest: Path) -> Path:
-    """Copy what a clean clone holds (tracked and new, not ignored files) to `dest`, so a
-    build context can be changed without touching the repository."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    for rel in filter(None, listed.split("\0")):
-        src = ROOT / rel
-        if src.is_file():  # a tracked file deleted in the work tree is skipped
-            target = dest / rel
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(src, target)
+    """A copy of the project (`tests.project.copy_project`) to use as a build context, whose
+    `bot.py` (the user's) is replaced by the template's echo bot: the image under test then
+    behaves the same in any repository."""
+    project.copy_project(dest)
+    shutil.copyfile(ECHO_BOT, dest / "bot.py")
     return dest
 
 

@@ -13,7 +13,9 @@ import re
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -95,7 +97,7 @@ def test_image_holds_no_env_file_tests_or_vcs_and_runs_as_non_root(image: BuiltI
 
 
 def test_container_serves_every_session_kind_on_its_port_read_only_and_non_root(
-    image: BuiltImage, run_container
+    image: BuiltImage, run_container: Callable[..., Container]
 ) -> None:
     # Not 8080: the healthcheck and the server must both follow PORT. Read-only root file
     # system, no capabilities: what deploy/kubernetes/deployment.yaml asks for.
@@ -120,7 +122,9 @@ def test_container_serves_every_session_kind_on_its_port_read_only_and_non_root(
     exercise_sessions(container.url, lambda: logs(container.name))
 
 
-def test_docker_stop_drains_a_running_session_and_exits_0(image: BuiltImage, run_container) -> None:
+def test_docker_stop_drains_a_running_session_and_exits_0(
+    image: BuiltImage, run_container: Callable[..., Container]
+) -> None:
     """SIGTERM from `docker stop` starts the service's drain: the running session finishes (it
     has DRAIN_TIMEOUT_SECS), its final state is logged, and the exit code is 0 (not 137: the
     grace period was not used up)."""
@@ -172,7 +176,7 @@ def test_compose_up_serves_sessions_watch_reloads_and_down_cleans_up(
     url = f"http://127.0.0.1:{host_port}"
     project_label = f"com.docker.compose.project={project}"
 
-    def compose(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:
+    def compose(*args: str, **kwargs: Any) -> subprocess.CompletedProcess[str]:
         return docker("compose", "-p", project, *args, cwd=project_dir, env=env, **kwargs)
 
     # Without a .env the file is valid (env_file is optional); with one, its settings apply.

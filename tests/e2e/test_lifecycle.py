@@ -13,8 +13,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests import secrets
-from tests.helpers import wait_until
+from tests.helpers import wait_for, wait_until
 from tests.metrics import scrape, value
+from tests.server import ServerFactory
 
 
 def final_states(log: str) -> dict[str, str]:
@@ -26,14 +27,15 @@ def final_states(log: str) -> dict[str, str]:
     return {m.group(1): m.group(2) for m in pattern.finditer(log)}
 
 
-def test_burst_over_capacity_gets_exactly_max_sessions(server_for) -> None:
+def test_burst_over_capacity_gets_exactly_max_sessions(server_for: ServerFactory) -> None:
     server = server_for({"MAX_SESSIONS": "5"})
 
     async def scenario() -> None:
         limits = httpx.Limits(max_connections=100)
         async with httpx.AsyncClient(base_url=server.url, limits=limits, timeout=10) as client:
+            # Sessions that outlast the test's checks, ended by the test itself.
             responses = await asyncio.gather(
-                *(client.post("/start", json={"body": {"sleep": 1.5}}) for _ in range(25))
+                *(client.post("/start", json={"body": {"sleep": 60}}) for _ in range(25))
             )
             statuses = sorted(r.status_code for r in responses)
             assert statuses == [201] * 5 + [429] * 20
@@ -56,6 +58,10 @@ def test_burst_over_capacity_gets_exactly_max_sessions(server_for) -> None:
                 "all 5 session slots are in use (MAX_SESSIONS); retry shortly"
             )
 
+            for r in responses:
+                if r.status_code == 201:
+                    await client.delete(f"/sessions/{r.json()['sessionId']}")
+
             async def ready_again() -> bool:
                 return (await client.get("/readyz")).status_code == 200
 
@@ -70,29 +76,26 @@ def test_burst_over_capacity_gets_exactly_max_sessions(server_for) -> None:
     assert (
         value(samples, "botdock_sessions_rejected_total", kind="websocket", reason="capacity") == 1
     )
-    assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="completed") == 5
+    assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="cancelled") == 5
 
 
-def test_session_past_timeout_is_cancelled_and_counted(server_for) -> None:
+def test_session_past_timeout_is_cancelled_and_counted(server_for: ServerFactory) -> None:
     server = server_for({"SESSION_TIMEOUT_SECS": "0.5"})
-    started = time.monotonic()
-    response = httpx.post(
+    response = httpx.post(  # the bot would sleep 30 s: a 504 is the limit firing
         f"{server.url}/bot", json={"sleep": 30}, headers={"x-daily-session-id": "slow-1"}
     )
-    elapsed = time.monotonic() - started
     assert response.status_code == 504
     assert response.json() == {
         "error": "session_timed_out",
         "detail": "session slow-1: session exceeded its limit of 0.5s",
     }
-    assert elapsed < 5
     samples = scrape(server.url)
     assert value(samples, "botdock_sessions_finished_total", kind="pipecat", state="timed_out") == 1
     assert value(samples, "botdock_sessions_active", kind="pipecat") == 0
     assert final_states(server.log()) == {"slow-1": "timed_out"}
 
 
-def test_smaller_pcc_max_session_seconds_wins(server_for) -> None:
+def test_smaller_pcc_max_session_seconds_wins(server_for: ServerFactory) -> None:
     server = server_for({"SESSION_TIMEOUT_SECS": "60"})
     response = httpx.post(
         f"{server.url}/bot",
@@ -103,7 +106,7 @@ def test_smaller_pcc_max_session_seconds_wins(server_for) -> None:
     assert response.json()["detail"] == "session pcc-limit: session exceeded its limit of 1s"
 
 
-async def test_websocket_past_timeout_is_closed_with_reason(server_for) -> None:
+async def test_websocket_past_timeout_is_closed_with_reason(server_for: ServerFactory) -> None:
     server = server_for({"SESSION_TIMEOUT_SECS": "0.5"})
     async with connect(f"{server.ws_url}/ws") as ws:
         await ws.recv()  # the recorder's greeting; then it waits for messages
@@ -120,7 +123,7 @@ async def test_websocket_past_timeout_is_closed_with_reason(server_for) -> None:
     )
 
 
-async def test_cancel_http_and_websocket_sessions(server_for) -> None:
+async def test_cancel_http_and_websocket_sessions(server_for: ServerFactory) -> None:
     server = server_for()
     async with httpx.AsyncClient(base_url=server.url) as client:
         session_id = (await client.post("/start", json={"body": {"sleep": 30}})).json()["sessionId"]
@@ -145,7 +148,7 @@ async def test_cancel_http_and_websocket_sessions(server_for) -> None:
         }
 
         async def none_active() -> bool:
-            return (await client.get("/health")).json()["activeSessions"] == 0
+            return bool((await client.get("/health")).json()["activeSessions"] == 0)
 
         await wait_until(none_active)
     assert final_states(server.log()) == {session_id: "cancelled", ws_id: "cancelled"}
@@ -156,7 +159,7 @@ async def test_cancel_http_and_websocket_sessions(server_for) -> None:
     )
 
 
-def test_metrics_match_what_the_test_did(server_for) -> None:
+def test_metrics_match_what_the_test_did(server_for: ServerFactory) -> None:
     server = server_for()
     httpx.post(f"{server.url}/bot", json={})
     httpx.post(f"{server.url}/bot", json={})
@@ -180,8 +183,10 @@ def test_metrics_match_what_the_test_did(server_for) -> None:
 # -- drain --------------------------------------------------------------------------------
 
 
-def test_sigterm_drains_then_exits_zero(server_for) -> None:
-    server = server_for({"DRAIN_TIMEOUT_SECS": "2"})
+def test_sigterm_drains_then_exits_zero(server_for: ServerFactory) -> None:
+    # Windows of seconds on each side, for a loaded machine: the short sessions are seen
+    # running before SIGTERM and end well inside the drain; the checks run during it.
+    server = server_for({"DRAIN_TIMEOUT_SECS": "4"})
 
     async def scenario() -> float:
         async with httpx.AsyncClient(base_url=server.url, timeout=20) as client:
@@ -191,21 +196,21 @@ def test_sigterm_drains_then_exits_zero(server_for) -> None:
             short = [
                 asyncio.create_task(
                     client.post(
-                        "/bot", json={"sleep": 1}, headers={"x-daily-session-id": f"short-{i}"}
+                        "/bot", json={"sleep": 2}, headers={"x-daily-session-id": f"short-{i}"}
                     )
                 )
                 for i in range(2)
             ]
 
             async def all_running() -> bool:
-                return (await client.get("/health")).json()["activeSessions"] == 3
+                return bool((await client.get("/health")).json()["activeSessions"] == 3)
 
             await wait_until(all_running)
             sent = time.monotonic()
             server.signal(signal.SIGTERM)
 
             async def draining() -> bool:
-                return (await client.get("/health")).json()["draining"]
+                return bool((await client.get("/health")).json()["draining"])
 
             await wait_until(draining)
             refused = await client.post("/start", json={})
@@ -228,35 +233,28 @@ def test_sigterm_drains_then_exits_zero(server_for) -> None:
         return time.monotonic() - sent
 
     elapsed = asyncio.run(scenario())
-    assert 1.5 < elapsed < 10  # the long session was cut at DRAIN_TIMEOUT_SECS, not before
+    assert elapsed > 3.5  # the long session was cut at DRAIN_TIMEOUT_SECS, not before
     states = final_states(server.log())
     assert states.pop("short-0") == "completed"
     assert states.pop("short-1") == "completed"
     assert list(states.values()) == ["cancelled"]
     assert "(drain timeout reached)" in server.log()
-    print(f"\nSIGTERM to exit: {elapsed:.2f}s with DRAIN_TIMEOUT_SECS=2")
+    print(f"\nSIGTERM to exit: {elapsed:.2f}s with DRAIN_TIMEOUT_SECS=4")
 
 
-def test_second_sigterm_exits_at_once(server_for) -> None:
+def test_second_sigterm_exits_at_once(server_for: ServerFactory) -> None:
     server = server_for({"DRAIN_TIMEOUT_SECS": "60"})
     httpx.post(f"{server.url}/start", json={"body": {"sleep": 60}})
     server.signal(signal.SIGTERM)
-    deadline = time.monotonic() + 5
-    while not httpx.get(f"{server.url}/health").json()["draining"]:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
-    sent = time.monotonic()
+    wait_for(lambda: httpx.get(f"{server.url}/health").json()["draining"])
     server.signal(signal.SIGTERM)
-    exit_code = server.wait(5)
-    elapsed = time.monotonic() - sent
-    assert exit_code == 1
-    assert elapsed < 2
+    assert server.wait(20) == 1  # the drain alone would take 60 s
     log = server.log()
     assert "second SIGTERM: exiting now with 1 session(s) cut" in log
     assert "(forced exit on a second SIGTERM)" in log
 
 
-def test_sigint_drains_like_sigterm(server_for) -> None:
+def test_sigint_drains_like_sigterm(server_for: ServerFactory) -> None:
     server = server_for({"DRAIN_TIMEOUT_SECS": "5"})
     httpx.post(f"{server.url}/bot", json={})
     server.signal(signal.SIGINT)
@@ -264,14 +262,15 @@ def test_sigint_drains_like_sigterm(server_for) -> None:
     assert "SIGINT received: draining 0 session(s)" in server.log()
 
 
-def test_start_during_drain_over_websocket_is_refused(server_for) -> None:
-    server = server_for({"DRAIN_TIMEOUT_SECS": "5"})
-    httpx.post(f"{server.url}/start", json={"body": {"sleep": 2}})
+def test_start_during_drain_over_websocket_is_refused(server_for: ServerFactory) -> None:
+    server = server_for({"DRAIN_TIMEOUT_SECS": "60"})
+    # A session that keeps the drain open until the test ends it.
+    session_id = httpx.post(f"{server.url}/start", json={"body": {"sleep": 60}}).json()["sessionId"]
     server.signal(signal.SIGTERM)
 
     async def scenario() -> None:
         async def draining() -> bool:
-            return httpx.get(f"{server.url}/health").json()["draining"]
+            return bool(httpx.get(f"{server.url}/health").json()["draining"])
 
         await wait_until(draining)
         async with connect(f"{server.ws_url}/ws") as ws:
@@ -284,7 +283,8 @@ def test_start_during_drain_over_websocket_is_refused(server_for) -> None:
         )
 
     asyncio.run(scenario())
-    assert server.wait(10) == 0
+    assert httpx.delete(f"{server.url}/sessions/{session_id}").status_code == 202
+    assert server.wait(20) == 0  # the drain ends with its last session
 
 
 # -- API key ------------------------------------------------------------------------------
@@ -292,51 +292,7 @@ def test_start_during_drain_over_websocket_is_refused(server_for) -> None:
 KEY = secrets.API_KEY
 
 
-def test_api_key_over_http(server_for) -> None:
-    server = server_for({"API_KEY": KEY})
-    missing = httpx.post(f"{server.url}/start", json={})
-    assert missing.status_code == 401
-    assert missing.headers["www-authenticate"] == "Bearer"
-    assert missing.json() == {
-        "error": "unauthorized",
-        "detail": "missing API key: send Authorization: Bearer <API_KEY>",
-    }
-    wrong = httpx.post(f"{server.url}/bot", headers={"authorization": "Bearer nope"})
-    assert (wrong.status_code, wrong.json()["detail"]) == (401, "invalid API key")
-    for path in ("/sessions", "/sessions/x"):
-        assert httpx.get(f"{server.url}{path}").status_code == 401
-    assert httpx.delete(f"{server.url}/sessions/x").status_code == 401
-    assert httpx.get(f"{server.url}/health").json()["activeSessions"] == 0
-    ok = httpx.post(f"{server.url}/bot", headers={"authorization": f"Bearer {KEY}"})
-    assert (ok.status_code, ok.json()) == (200, {})
-    for probe in ("/livez", "/readyz", "/health", "/metrics"):
-        assert httpx.get(f"{server.url}{probe}").status_code == 200
-    samples = scrape(server.url)
-    assert (
-        value(samples, "botdock_sessions_rejected_total", kind="unknown", reason="unauthorized")
-        == 5
-    )
-    assert value(samples, "botdock_sessions_started_total", kind="pipecat") == 1
-
-
-async def test_api_key_over_websocket(server_for) -> None:
-    server = server_for({"API_KEY": KEY})
-    for suffix, headers in (("", {}), ("?token=wrong", {})):
-        async with connect(f"{server.ws_url}/ws{suffix}", additional_headers=headers) as ws:
-            with pytest.raises(ConnectionClosed) as closed:
-                await ws.recv()
-        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
-    async with connect(f"{server.ws_url}/ws?token={KEY}") as ws:
-        assert json.loads(await ws.recv())["class"] == "WebSocketSessionArguments"
-    async with connect(
-        f"{server.ws_url}/ws", additional_headers={"Authorization": f"Bearer {KEY}"}
-    ) as ws:
-        await ws.recv()
-        await ws.send("hi")
-        assert await ws.recv() == "hi"
-
-
-async def test_secrets_never_reach_the_log(server_for) -> None:
+async def test_secrets_never_reach_the_log(server_for: ServerFactory) -> None:
     room_token = secrets.ROOM_TOKEN
     server = server_for({"API_KEY": KEY, "LOG_LEVEL": "DEBUG"})
     auth = {"authorization": f"Bearer {KEY}"}
@@ -364,13 +320,7 @@ async def test_secrets_never_reach_the_log(server_for) -> None:
     assert room_token not in log
 
 
-async def test_invalid_header_without_key_is_still_401(server_for) -> None:
-    server = server_for({"API_KEY": KEY})
-    response = httpx.post(f"{server.url}/bot", headers={"x-pcc-max-session-seconds": "-1"})
-    assert response.status_code == 401
-
-
-def test_websocket_handshake_to_unknown_path_is_refused_403(server_for) -> None:
+def test_websocket_handshake_to_unknown_path_is_refused_403(server_for: ServerFactory) -> None:
     server = server_for()
 
     async def scenario() -> None:

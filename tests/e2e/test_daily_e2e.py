@@ -3,17 +3,19 @@ on loopback (`DAILY_API_URL`), with real HTTP on both sides."""
 
 import time
 from datetime import UTC, datetime
+from pathlib import Path
 
 import httpx
 
 from tests.fake_daily import FakeDaily, Reply
 from tests.helpers import records, wait_for
+from tests.server import ServerFactory
 
 KEY = "test-key"
 
 
 def test_daily_start_end_to_end_bot_gets_owner_token_caller_participant_token(
-    server_for, fake_daily: FakeDaily, tmp_path
+    server_for: ServerFactory, fake_daily: FakeDaily, tmp_path: Path
 ) -> None:
     record_file = tmp_path / "records.jsonl"
     server = server_for(
@@ -97,7 +99,7 @@ def test_daily_start_end_to_end_bot_gets_owner_token_caller_participant_token(
 
 
 def test_bot_call_with_daily_down_answers_502_and_service_stays_ready(
-    server_for, fake_daily: FakeDaily, tmp_path
+    server_for: ServerFactory, fake_daily: FakeDaily, tmp_path: Path
 ) -> None:
     record_file = tmp_path / "records.jsonl"
     server = server_for(

@@ -1,16 +1,21 @@
-"""Hostile HTTP against the real process: each input gets a clear 4xx in the JSON error shape,
-starts nothing, and leaves the service healthy."""
+"""Hostile HTTP that needs the real server and raw sockets (framing, header sizes, clients that
+stall): each gets a clear 4xx in the JSON error shape, starts nothing, and leaves the service
+healthy. Hostile bodies, methods and routes are in-process (inprocess/test_bad_input.py)."""
 
 import json
 import time
+from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from tests.metrics import scrape
 from tests.rawhttp import closed_by_server, connect, exchange, read_response
+from tests.server import ServerFactory, ServerProcess
 
-ENV = {"MAX_BODY_BYTES": "4096", "CLIENT_TIMEOUT_SECS": "1", "MAX_HEADER_BYTES": "8192"}
+# CLIENT_TIMEOUT_SECS is short for the tests that wait for it, and 2 s rather than 1 so the
+# well-behaved probes between them are never late on a loaded machine.
+ENV = {"MAX_BODY_BYTES": "4096", "CLIENT_TIMEOUT_SECS": "2", "MAX_HEADER_BYTES": "8192"}
 
 
 def post(path: str, body: bytes, extra: bytes = b"") -> bytes:
@@ -25,47 +30,22 @@ def started(url: str) -> float:
     return sum(v for (name, _), v in samples.items() if name == "botdock_sessions_started_total")
 
 
-def assert_healthy(server) -> None:  # type: ignore[no-untyped-def]
+def assert_healthy(server: ServerProcess) -> None:
     assert httpx.get(f"{server.url}/livez").status_code == 200
     assert httpx.get(f"{server.url}/readyz").status_code == 200
     assert started(server.url) == 0
 
 
 @pytest.fixture(scope="module")
-def server():  # type: ignore[no-untyped-def]
-    from tests.server import ServerProcess
-
+def server() -> Iterator[ServerProcess]:
+    """One server for the module's tests: each leaves it as it found it."""
     proc = ServerProcess({"BOT_MODULE": "tests.bots.recorder", **ENV}).start()
     yield proc
     proc.stop()
+    proc.discard()
 
 
-@pytest.mark.parametrize(
-    ("body", "status", "detail"),
-    [
-        (b"\xff\xfe{}", 400, "request body is not valid UTF-8"),
-        (b"[" * 5000 + b"]" * 5000, 413, "request body is larger than MAX_BODY_BYTES (4096 bytes)"),
-        (b"[" * 1500 + b"]" * 1500, 400,
-         "request body is not acceptable JSON: maximum recursion depth exceeded while decoding "
-         "a JSON array from a unicode string"),
-        (b'{"n": ' + b"9" * 30 + b"}", 400,
-         "request body is not acceptable JSON: number 999999999999999999999999999999... is out "
-         "of range"),
-        (b'{"n": 1e999}', 400, "request body is not acceptable JSON: number 1e999 is out of range"),
-        (b'{"n": NaN}', 400, "request body is not acceptable JSON: NaN is not valid JSON"),
-        (b'{"a": 1, "a": 2}', 400, "request body is not acceptable JSON: duplicate key 'a'"),
-        (b'{"a": "\xc3\x28"}', 400, "request body is not valid UTF-8"),
-    ],
-    ids=["bad-utf8", "over-limit-nesting", "deep-nesting", "huge-int", "huge-float",
-         "nan", "duplicate-keys", "bad-utf8-in-string"],
-)  # fmt: skip
-def test_hostile_json_bodies(server, body: bytes, status: int, detail: str) -> None:  # type: ignore[no-untyped-def]
-    got_status, _, got = exchange(server.port, post("/bot", body))
-    assert (got_status, got) == (status, {"error": got["error"], "detail": detail})
-    assert_healthy(server)
-
-
-def test_chunked_body_over_limit_without_content_length(server) -> None:  # type: ignore[no-untyped-def]
+def test_chunked_body_over_limit_without_content_length(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         sock.sendall(
             b"POST /bot HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
@@ -86,7 +66,7 @@ def test_chunked_body_over_limit_without_content_length(server) -> None:  # type
     assert_healthy(server)
 
 
-def test_headers_over_size_get_431(server) -> None:  # type: ignore[no-untyped-def]
+def test_headers_over_size_get_431(server: ServerProcess) -> None:
     raw = b"GET /livez HTTP/1.1\r\nHost: t\r\nX-Filler: " + b"a" * 20000 + b"\r\n\r\n"
     status, headers, body = exchange(server.port, raw)
     assert (status, headers["connection"]) == (431, "close")
@@ -97,7 +77,7 @@ def test_headers_over_size_get_431(server) -> None:  # type: ignore[no-untyped-d
     assert_healthy(server)
 
 
-def test_connection_that_never_sends_a_byte_is_closed(server) -> None:  # type: ignore[no-untyped-def]
+def test_connection_that_never_sends_a_byte_is_closed(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         started_at = time.monotonic()
         status, _, body = read_response(sock)
@@ -106,16 +86,16 @@ def test_connection_that_never_sends_a_byte_is_closed(server) -> None:  # type: 
     assert status == 408
     assert json.loads(body) == {
         "error": "request_timeout",
-        "detail": "request headers not received within 1s (CLIENT_TIMEOUT_SECS)",
+        "detail": "request headers not received within 2s (CLIENT_TIMEOUT_SECS)",
     }
-    assert 0.8 < waited < 5
+    assert waited > 1.8  # at the deadline, not before (the socket's own timeout caps the wait)
     assert_healthy(server)
 
 
-def test_slowloris_headers_are_cut_at_the_deadline(server) -> None:  # type: ignore[no-untyped-def]
+def test_slowloris_headers_are_cut_at_the_deadline(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         sock.sendall(b"GET /livez HTTP/1.1\r\nHost: t\r\n")
-        for i in range(3):  # a header line every 0.4 s never completes the request
+        for i in range(8):  # a header line every 0.4 s, past the deadline, never completes it
             time.sleep(0.4)
             try:
                 sock.sendall(b"X-Drip-%d: 1\r\n" % i)
@@ -127,7 +107,7 @@ def test_slowloris_headers_are_cut_at_the_deadline(server) -> None:  # type: ign
     assert_healthy(server)
 
 
-def test_slow_body_gets_408_and_starts_nothing(server) -> None:  # type: ignore[no-untyped-def]
+def test_slow_body_gets_408_and_starts_nothing(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         sock.sendall(
             b"POST /bot HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
@@ -137,12 +117,12 @@ def test_slow_body_gets_408_and_starts_nothing(server) -> None:  # type: ignore[
     assert status == 408
     assert json.loads(body) == {
         "error": "request_timeout",
-        "detail": "request body not received within 1s (CLIENT_TIMEOUT_SECS)",
+        "detail": "request body not received within 2s (CLIENT_TIMEOUT_SECS)",
     }
     assert_healthy(server)
 
 
-def test_idle_keep_alive_connections_do_not_block_others(server) -> None:  # type: ignore[no-untyped-def]
+def test_idle_keep_alive_connections_do_not_block_others(server: ServerProcess) -> None:
     idle = [connect(server.port) for _ in range(50)]
     try:
         assert httpx.get(f"{server.url}/livez").status_code == 200
@@ -151,26 +131,7 @@ def test_idle_keep_alive_connections_do_not_block_others(server) -> None:  # typ
             sock.close()
 
 
-@pytest.mark.parametrize(
-    ("method", "path", "status", "allow"),
-    [
-        ("PUT", "/bot", 405, "POST"),
-        ("PATCH", "/sessions/abc", 405, "DELETE, GET"),
-        ("POST", "/livez", 405, "GET"),
-        ("GET", "/admin", 404, None),
-        ("DELETE", "/", 404, None),
-    ],
-)
-def test_wrong_methods_and_unknown_routes(server, method, path, status, allow) -> None:  # type: ignore[no-untyped-def]
-    response = httpx.request(method, f"{server.url}{path}")
-    assert response.status_code == status
-    assert response.json()["error"] in ("method_not_allowed", "not_found")
-    if allow:
-        assert response.headers["allow"] == allow
-    assert_healthy(server)
-
-
-def test_garbage_request_line_gets_400(server) -> None:  # type: ignore[no-untyped-def]
+def test_garbage_request_line_gets_400(server: ServerProcess) -> None:
     with connect(server.port) as sock:
         sock.sendall(b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03 not http\r\n\r\n")
         status, _, _ = read_response(sock)
@@ -178,7 +139,7 @@ def test_garbage_request_line_gets_400(server) -> None:  # type: ignore[no-untyp
     assert_healthy(server)
 
 
-def test_invalid_utf8_in_a_header_is_handled(server_for) -> None:  # type: ignore[no-untyped-def]
+def test_invalid_utf8_in_a_header_is_handled(server_for: ServerFactory) -> None:
     server = server_for(ENV)
     status, _, body = exchange(
         server.port, post("/bot", b"{}", b"x-daily-session-id: \xff\xfe\r\n")

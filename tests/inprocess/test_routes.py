@@ -3,14 +3,15 @@
 import base64
 import json
 import re
-import time
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
-from tests.bots import recorder
+from tests.bots import recorder, sync_blocker
 from tests.helpers import b64, wait_for
+from tests.inprocess.clients import ClientFactory, manager, on_loop
 
 ROOM = {"x-daily-room-url": "https://example.daily.co/r1", "x-daily-room-token": "bot-token-1"}
 
@@ -18,7 +19,7 @@ ROOM = {"x-daily-room-url": "https://example.daily.co/r1", "x-daily-room-token":
 # -- probes -------------------------------------------------------------------------------
 
 
-def test_livez_readyz_health(client_for) -> None:
+def test_livez_readyz_health(client_for: ClientFactory) -> None:
     client: TestClient = client_for(session_mode="daily", max_sessions=7)
     assert client.get("/livez").json() == {"status": "ok"}
     assert client.get("/readyz").json() == {"status": "ready"}
@@ -34,7 +35,7 @@ def test_livez_readyz_health(client_for) -> None:
     }
 
 
-def test_readyz_follows_bot_readyz(client_for) -> None:
+def test_readyz_follows_bot_readyz(client_for: ClientFactory) -> None:
     client = client_for(bot_module="tests.bots.not_ready")
     response = client.get("/readyz")
     assert response.status_code == 503
@@ -45,7 +46,7 @@ def test_readyz_follows_bot_readyz(client_for) -> None:
 # -- auto mode ----------------------------------------------------------------------------
 
 
-def test_bot_with_room_headers_is_a_daily_session(client_for) -> None:
+def test_bot_with_room_headers_is_a_daily_session(client_for: ClientFactory) -> None:
     client = client_for()
     response = client.post(
         "/bot", json={"user": "ada"}, headers={**ROOM, "x-daily-session-id": "pcc-123"}
@@ -62,7 +63,7 @@ def test_bot_with_room_headers_is_a_daily_session(client_for) -> None:
     ] == recorder.RECORDS
 
 
-def test_bot_without_room_is_a_plain_session_with_generated_id(client_for) -> None:
+def test_bot_without_room_is_a_plain_session_with_generated_id(client_for: ClientFactory) -> None:
     client = client_for()
     assert client.post("/bot").json() == {}
     (record,) = recorder.RECORDS
@@ -71,7 +72,16 @@ def test_bot_without_room_is_a_plain_session_with_generated_id(client_for) -> No
     assert len(record["session_id"]) == 36  # a UUID4 string
 
 
-def test_start_plain_session_returns_201_with_session_id(client_for) -> None:
+def test_bot_without_room_keeps_the_callers_session_id_and_body(client_for: ClientFactory) -> None:
+    client = client_for()
+    response = client.post("/bot", json={"n": 1}, headers={"x-daily-session-id": "plain-1"})
+    assert (response.status_code, response.json()) == (200, {})
+    assert recorder.RECORDS == [
+        {"class": "PipecatSessionArguments", "session_id": "plain-1", "body": {"n": 1}}
+    ]
+
+
+def test_start_plain_session_returns_201_with_session_id(client_for: ClientFactory) -> None:
     client = client_for()
     response = client.post("/start", json={"body": {"k": "v"}})
     assert response.status_code == 201
@@ -85,7 +95,7 @@ def test_start_plain_session_returns_201_with_session_id(client_for) -> None:
     }
 
 
-def test_start_with_caller_room_is_daily(client_for) -> None:
+def test_start_with_caller_room_is_daily(client_for: ClientFactory) -> None:
     client = client_for()
     response = client.post(
         "/start", json={"room_url": "https://example.daily.co/r2", "token": "t2", "body": {}}
@@ -97,7 +107,7 @@ def test_start_with_caller_room_is_daily(client_for) -> None:
     assert recorder.RECORDS[0]["token"] == "t2"
 
 
-def test_websocket_with_base64_body_echoes(client_for) -> None:
+def test_websocket_with_base64_body_echoes(client_for: ClientFactory) -> None:
     client = client_for()
     with client.websocket_connect(f"/ws?body={b64({'lang': 'en'})}") as ws:
         first = ws.receive_json()
@@ -107,20 +117,20 @@ def test_websocket_with_base64_body_echoes(client_for) -> None:
         assert ws.receive_text() == "hello"
 
 
-def test_websocket_urlsafe_unpadded_body_is_accepted(client_for) -> None:
+def test_websocket_urlsafe_unpadded_body_is_accepted(client_for: ClientFactory) -> None:
     client = client_for()
     encoded = base64.urlsafe_b64encode(json.dumps({"q": "??>>"}).encode()).decode().rstrip("=")
     with client.websocket_connect(f"/ws?body={encoded}") as ws:
         assert ws.receive_json()["body"] == {"q": "??>>"}
 
 
-def test_websocket_without_body_gets_empty_object(client_for) -> None:
+def test_websocket_without_body_gets_empty_object(client_for: ClientFactory) -> None:
     client = client_for()
     with client.websocket_connect("/ws") as ws:
         assert ws.receive_json()["body"] == {}
 
 
-def test_websocket_closed_when_bot_returns(client_for) -> None:
+def test_websocket_closed_when_bot_returns(client_for: ClientFactory) -> None:
     client = client_for()
     with client.websocket_connect(f"/ws?body={b64({'close': True})}") as ws:
         ws.receive_json()
@@ -129,7 +139,9 @@ def test_websocket_closed_when_bot_returns(client_for) -> None:
         assert closed.value.code == 1000
 
 
-def test_websocket_bot_failure_closes_1011_and_service_stays_ready(client_for) -> None:
+def test_websocket_bot_failure_closes_1011_and_service_stays_ready(
+    client_for: ClientFactory,
+) -> None:
     client = client_for()
     with client.websocket_connect(f"/ws?body={b64({'raise': 'kaboom'})}") as ws:
         ws.receive_json()
@@ -143,7 +155,7 @@ def test_websocket_bot_failure_closes_1011_and_service_stays_ready(client_for) -
 # -- websocket mode -----------------------------------------------------------------------
 
 
-def test_websocket_mode_start_announces_and_ws_joins(client_for) -> None:
+def test_websocket_mode_start_announces_and_ws_joins(client_for: ClientFactory) -> None:
     client = client_for(session_mode="websocket")
     response = client.post("/start", json={"body": {"room": "lobby"}})
     assert response.status_code == 201
@@ -162,7 +174,7 @@ def test_websocket_mode_start_announces_and_ws_joins(client_for) -> None:
         assert client.get(f"/sessions/{session_id}").json()["state"] == "running"
 
 
-def test_websocket_mode_refuses_http_bot(client_for) -> None:
+def test_websocket_mode_refuses_http_bot(client_for: ClientFactory) -> None:
     client = client_for(session_mode="websocket")
     response = client.post("/bot", json={})
     assert response.status_code == 400
@@ -184,7 +196,7 @@ def test_websocket_mode_refuses_http_bot(client_for) -> None:
     ids=["no-token", "wrong-token"],
 )
 def test_announced_session_is_claimed_only_with_its_token(
-    client_for, query: str, code: int, reason: str
+    client_for: ClientFactory, query: str, code: int, reason: str
 ) -> None:
     client = client_for(session_mode="websocket")
     answer = client.post("/start").json()
@@ -210,14 +222,14 @@ def test_announced_session_is_claimed_only_with_its_token(
         )
 
 
-def test_announced_session_token_replaces_the_api_key(client_for) -> None:
+def test_announced_session_token_replaces_the_api_key(client_for: ClientFactory) -> None:
     client = client_for(session_mode="websocket", api_key="backend-only-key")
     answer = client.post("/start", headers={"authorization": "Bearer backend-only-key"}).json()
     with client.websocket_connect(answer["wsUrl"].removeprefix("ws://testserver")) as ws:
         assert ws.receive_json()["session_id"] == answer["sessionId"]
 
 
-def test_joining_an_unknown_session_is_refused(client_for) -> None:
+def test_joining_an_unknown_session_is_refused(client_for: ClientFactory) -> None:
     client = client_for(session_mode="websocket")
     with (
         client.websocket_connect("/ws?session_id=nope") as ws,
@@ -228,7 +240,7 @@ def test_joining_an_unknown_session_is_refused(client_for) -> None:
     assert closed.value.reason == "no announced session nope"
 
 
-def test_announced_session_expires_when_nobody_connects(client_for) -> None:
+def test_announced_session_expires_when_nobody_connects(client_for: ClientFactory) -> None:
     client = client_for(session_mode="websocket", pending_session_timeout_secs=0.2)
     session_id = client.post("/start").json()["sessionId"]
     wait_for(lambda: client.get(f"/sessions/{session_id}").status_code == 404)
@@ -238,7 +250,7 @@ def test_announced_session_expires_when_nobody_connects(client_for) -> None:
 # -- pipecat and daily modes --------------------------------------------------------------
 
 
-def test_pipecat_mode_refuses_rooms_and_websockets(client_for) -> None:
+def test_pipecat_mode_refuses_rooms_and_websockets(client_for: ClientFactory) -> None:
     client = client_for(session_mode="pipecat")
     response = client.post("/bot", headers=ROOM)
     assert response.status_code == 400
@@ -255,7 +267,7 @@ def test_pipecat_mode_refuses_rooms_and_websockets(client_for) -> None:
     assert [r["class"] for r in recorder.RECORDS] == ["PipecatSessionArguments"]
 
 
-def test_daily_mode_without_room_or_key_says_what_is_needed(client_for) -> None:
+def test_daily_mode_without_room_or_key_says_what_is_needed(client_for: ClientFactory) -> None:
     client = client_for(session_mode="daily")
     response = client.post("/bot")
     assert response.status_code == 400
@@ -275,13 +287,13 @@ def test_daily_mode_without_room_or_key_says_what_is_needed(client_for) -> None:
     assert recorder.RECORDS == []
 
 
-def test_daily_mode_with_room_headers_runs(client_for) -> None:
+def test_daily_mode_with_room_headers_runs(client_for: ClientFactory) -> None:
     client = client_for(session_mode="daily")
     assert client.post("/bot", headers=ROOM).status_code == 200
     assert recorder.RECORDS[0]["class"] == "DailySessionArguments"
 
 
-def test_half_a_room_is_refused(client_for) -> None:
+def test_half_a_room_is_refused(client_for: ClientFactory) -> None:
     client = client_for()
     response = client.post("/bot", headers={"x-daily-room-url": "https://example.daily.co/x"})
     assert response.status_code == 400
@@ -295,7 +307,7 @@ def test_half_a_room_is_refused(client_for) -> None:
 # -- sessions -----------------------------------------------------------------------------
 
 
-def test_sessions_lists_running_sessions(client_for) -> None:
+def test_sessions_lists_running_sessions(client_for: ClientFactory) -> None:
     client = client_for()
     session_id = client.post("/start", json={"body": {"sleep": 30}}).json()["sessionId"]
     listing = client.get("/sessions").json()["sessions"]
@@ -306,7 +318,7 @@ def test_sessions_lists_running_sessions(client_for) -> None:
     assert client.get("/health").json()["activeSessions"] == 1
 
 
-def test_unknown_session_id_is_404(client_for) -> None:
+def test_unknown_session_id_is_404(client_for: ClientFactory) -> None:
     client = client_for()
     response = client.get("/sessions/not-a-session")
     assert response.status_code == 404
@@ -316,7 +328,7 @@ def test_unknown_session_id_is_404(client_for) -> None:
     }
 
 
-def test_duplicate_session_id_is_409(client_for) -> None:
+def test_duplicate_session_id_is_409(client_for: ClientFactory) -> None:
     client = client_for()
     client.post("/start", json={"body": {"sleep": 30}})
     session_id = client.get("/sessions").json()["sessions"][0]["sessionId"]
@@ -328,7 +340,7 @@ def test_duplicate_session_id_is_409(client_for) -> None:
     }
 
 
-def test_bot_failure_answers_500_and_service_stays_ready(client_for) -> None:
+def test_bot_failure_answers_500_and_service_stays_ready(client_for: ClientFactory) -> None:
     client = client_for()
     response = client.post("/bot", json={"raise": "boom"}, headers={"x-daily-session-id": "s-f"})
     assert response.status_code == 500
@@ -341,7 +353,7 @@ def test_bot_failure_answers_500_and_service_stays_ready(client_for) -> None:
     assert client.post("/bot").status_code == 200
 
 
-def test_openapi_lists_every_route(client_for) -> None:
+def test_openapi_lists_every_route(client_for: ClientFactory) -> None:
     paths = set(client_for().get("/openapi.json").json()["paths"])
     assert {
         "/livez",
@@ -357,11 +369,21 @@ def test_openapi_lists_every_route(client_for) -> None:
 # -- lifecycle in process -----------------------------------------------------------------
 
 
-def test_sync_bot_past_timeout_releases_its_slot_at_once(client_for) -> None:
-    client = client_for(bot_module="tests.bots.sync_sleeper", session_timeout_secs=0.3)
-    started = time.monotonic()
-    response = client.post("/bot", json={"sleep": 3}, headers={"x-daily-session-id": "sync-1"})
-    assert time.monotonic() - started < 2.5  # answered at the limit, not when the thread ends
+@pytest.fixture
+def blocked_thread_released() -> Iterator[None]:
+    """Let the sync bots of tests.bots.sync_blocker go once the test is over."""
+    yield
+    sync_blocker.RELEASE.set()
+    sync_blocker.RELEASE.clear()
+
+
+def test_sync_bot_past_timeout_releases_its_slot_at_once(
+    client_for: ClientFactory, blocked_thread_released: None
+) -> None:
+    client = client_for(bot_module="tests.bots.sync_blocker", session_timeout_secs=0.3)
+    # The bot's thread stays blocked until the test ends: the answer comes at the limit.
+    response = client.post("/bot", json={}, headers={"x-daily-session-id": "sync-1"})
+    assert not sync_blocker.RELEASE.is_set()
     assert response.status_code == 504
     assert response.json() == {
         "error": "session_timed_out",
@@ -371,7 +393,7 @@ def test_sync_bot_past_timeout_releases_its_slot_at_once(client_for) -> None:
     assert client.get("/readyz").status_code == 200
 
 
-def test_cancel_an_announced_websocket_session(client_for) -> None:
+def test_cancel_an_announced_websocket_session(client_for: ClientFactory) -> None:
     client = client_for(session_mode="websocket")
     session_id = client.post("/start").json()["sessionId"]
     assert client.delete(f"/sessions/{session_id}").status_code == 202
@@ -384,7 +406,7 @@ def test_cancel_an_announced_websocket_session(client_for) -> None:
     assert closed.value.code == 4404
 
 
-def test_readyz_is_503_while_full_and_200_after(client_for) -> None:
+def test_readyz_is_503_while_full_and_200_after(client_for: ClientFactory) -> None:
     client = client_for(max_sessions=1)
     session_id = client.post("/start", json={"body": {"sleep": 30}}).json()["sessionId"]
     response = client.get("/readyz")
@@ -397,14 +419,16 @@ def test_readyz_is_503_while_full_and_200_after(client_for) -> None:
     wait_for(lambda: client.get("/readyz").status_code == 200)
 
 
-def test_announced_session_released_after_a_failed_handshake_is_counted_once(client_for) -> None:
+def test_announced_session_released_after_a_failed_handshake_is_counted_once(
+    client_for: ClientFactory,
+) -> None:
     client = client_for(session_mode="websocket")
     session_id = client.post("/start").json()["sessionId"]
-    manager = client.app.state.services.manager
-    token = manager.get(session_id).claim_token
-    session = client.portal.call(manager.claim, session_id, token)
-    client.portal.call(manager.release, session)
-    metrics = manager.metrics.registry
+    sessions = manager(client)
+    token = sessions.get(session_id).claim_token  # type: ignore[union-attr]
+    session = on_loop(client, sessions.claim, session_id, token)
+    on_loop(client, sessions.release, session)
+    metrics = sessions.metrics.registry
     samples = {
         (s.name, tuple(sorted(s.labels.items()))): s.value
         for family in metrics.collect()
@@ -416,7 +440,7 @@ def test_announced_session_released_after_a_failed_handshake_is_counted_once(cli
     assert client.get("/health").json()["activeSessions"] == 0
 
 
-def test_websocket_cannot_join_a_running_http_session(client_for) -> None:
+def test_websocket_cannot_join_a_running_http_session(client_for: ClientFactory) -> None:
     client = client_for()
     session_id = client.post("/start", json={"body": {"sleep": 30}}).json()["sessionId"]
     with (

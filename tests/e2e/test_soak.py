@@ -9,6 +9,11 @@ import time
 
 import aiohttp
 import httpx
+import pytest
+
+from tests.server import ServerFactory
+
+pytestmark = pytest.mark.slow
 
 SEQUENTIAL = int(os.environ.get("SOAK_SEQUENTIAL", "2000"))
 BURSTS = int(os.environ.get("SOAK_BURSTS", "3"))
@@ -17,11 +22,12 @@ MB = 1024 * 1024
 
 
 def process(url: str) -> dict[str, int]:
-    return httpx.get(f"{url}/health").json()["process"]  # type: ignore[no-any-return]
+    figures: dict[str, int] = httpx.get(f"{url}/health").json()["process"]
+    return figures
 
 
-def test_soak_short_sessions(server_for) -> None:
-    server = server_for({"BOT_MODULE": "bot", "MAX_SESSIONS": str(BURST_SIZE)})
+def test_soak_short_sessions(server_for: ServerFactory) -> None:
+    server = server_for({"BOT_MODULE": "tests.bots.echo", "MAX_SESSIONS": str(BURST_SIZE)})
 
     async def run() -> dict[str, int]:
         async with aiohttp.ClientSession(base_url=server.url) as client:
@@ -41,8 +47,13 @@ def test_soak_short_sessions(server_for) -> None:
             return baseline
 
     baseline = asyncio.run(run())  # the client and its kept-alive connections are closed now
-    time.sleep(0.3)
-    after = process(server.url)
+    deadline = time.monotonic() + 10
+    while True:  # until the server has let go of the connections, or the checks below fail
+        after = process(server.url)
+        back = [after[k] <= baseline[k] for k in ("openFds", "threads", "asyncioTasks")]
+        if all(back) or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
     growth = after["rssBytes"] - baseline["rssBytes"]
     print(
         f"\nsoak: {SEQUENTIAL} sequential + {BURSTS}x{BURST_SIZE} burst sessions; RSS "

@@ -14,7 +14,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from tests.helpers import b64, wait_until
-from tests.server import ServerProcess
+from tests.server import ServerFactory, ServerProcess
 
 MARKER = "private-caller-data-5d41402abc"
 DRAIN_MESSAGES = ("SIGTERM received", "draining:", "drain complete")
@@ -34,7 +34,7 @@ def logged(server: ServerProcess, text: str) -> bool:
 
 
 async def test_websocket_handshake_is_logged_once_with_session_id_and_no_query_values(
-    server_for,
+    server_for: ServerFactory,
 ) -> None:
     server = server_for({"LOG_FORMAT": "json"})
     body = b64({"marker": MARKER})
@@ -55,7 +55,9 @@ async def test_websocket_handshake_is_logged_once_with_session_id_and_no_query_v
     assert body not in log
 
 
-async def test_refused_websocket_is_logged_once_without_query_values(server_for) -> None:
+async def test_refused_websocket_is_logged_once_without_query_values(
+    server_for: ServerFactory,
+) -> None:
     server = server_for({"LOG_FORMAT": "json"})
     body = b64([MARKER])  # valid base64, but not a JSON object: refused with 4422
     with pytest.raises(ConnectionClosed) as closed:
@@ -75,7 +77,9 @@ async def test_refused_websocket_is_logged_once_without_query_values(server_for)
     assert body not in server.log()
 
 
-async def test_websocket_to_unknown_path_is_logged_without_query_values(server_for) -> None:
+async def test_websocket_to_unknown_path_is_logged_without_query_values(
+    server_for: ServerFactory,
+) -> None:
     server = server_for({"LOG_FORMAT": "json"})
     with pytest.raises(InvalidStatus):
         async with connect(f"{server.ws_url}/nowhere?body={MARKER}"):
@@ -93,7 +97,7 @@ async def test_websocket_to_unknown_path_is_logged_without_query_values(server_f
 
 
 def test_drain_lines_carry_no_session_id_when_sigterm_lands_inside_a_session(
-    server_for,
+    server_for: ServerFactory,
 ) -> None:
     server = server_for(
         {"LOG_FORMAT": "json", "BOT_MODULE": "tests.bots.self_signal", "DRAIN_TIMEOUT_SECS": "1"}
@@ -119,7 +123,7 @@ def test_drain_lines_carry_no_session_id_when_sigterm_lands_inside_a_session(
     assert session_lines[-1].endswith("(drain timeout reached)")
 
 
-def test_forced_exit_keeps_session_ids_on_session_lines_only(server_for) -> None:
+def test_forced_exit_keeps_session_ids_on_session_lines_only(server_for: ServerFactory) -> None:
     server = server_for({"LOG_FORMAT": "json", "BOT_MODULE": "tests.bots.self_signal"})
     started = httpx.post(f"{server.url}/start", json={"body": {"signals": 2}})
     session_id = started.json()["sessionId"]
@@ -131,7 +135,9 @@ def test_forced_exit_keeps_session_ids_on_session_lines_only(server_for) -> None
     assert [e["session_id"] for e in exiting] == ["-"]
 
 
-async def test_python_warnings_go_through_the_pipeline_with_the_session_id(server_for) -> None:
+async def test_python_warnings_go_through_the_pipeline_with_the_session_id(
+    server_for: ServerFactory,
+) -> None:
     server = server_for({"LOG_FORMAT": "json", "BOT_MODULE": "tests.bots.warner"})
     session_id = httpx.post(f"{server.url}/start").json()["sessionId"]
 
@@ -154,7 +160,9 @@ async def test_python_warnings_go_through_the_pipeline_with_the_session_id(serve
     ]
 
 
-def test_a_crash_in_a_bots_own_thread_is_one_log_line_with_the_session_id(server_for) -> None:
+def test_a_crash_in_a_bots_own_thread_is_one_log_line_with_the_session_id(
+    server_for: ServerFactory,
+) -> None:
     server = server_for({"LOG_FORMAT": "json", "BOT_MODULE": "tests.bots.thread_crasher"})
     response = httpx.post(f"{server.url}/bot", json={}, headers={"x-daily-session-id": "t-1"})
     assert response.json() == {}  # the thread's failure is not the session's
@@ -169,7 +177,7 @@ def test_a_crash_in_a_bots_own_thread_is_one_log_line_with_the_session_id(server
 
 @pytest.mark.parametrize("name", ["%74oken", "to%6Ben", "TOKEN", "token"])
 async def test_api_key_never_reaches_the_log_however_the_query_spells_it(
-    server_for, name: str
+    server_for: ServerFactory, name: str
 ) -> None:
     key = "sk-spelled-0123456789"
     server = server_for({"API_KEY": key})
@@ -180,7 +188,17 @@ async def test_api_key_never_reaches_the_log_however_the_query_spells_it(
             await ws.recv()
     except ConnectionClosed:
         pass
-    server.stop(keep_log=True)
+    server.stop()
     log = server.log()
     assert key not in log
     assert f"/sessions?{name}=[redacted]" in log
+
+
+async def test_an_announced_sessions_token_never_reaches_the_log(server_for: ServerFactory) -> None:
+    server = server_for({"SESSION_MODE": "websocket"})
+    answer = httpx.post(f"{server.url}/start", json={}).json()
+    token = answer["wsUrl"].rsplit("token=", 1)[1]
+    async with connect(answer["wsUrl"]) as ws:
+        await ws.send("ping")
+        assert await ws.recv() != ""
+    assert token not in server.log()

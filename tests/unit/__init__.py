@@ -1,0 +1,1 @@
+"""Unit tests: one part of `app` at a time, no app and no server (marker `unit`)."""
