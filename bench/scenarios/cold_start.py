@@ -1,5 +1,6 @@
 """5. Cold start: from the process exec to the first `/readyz` 200 (polled every
-millisecond on a fresh connection), the service with its default bot and settings."""
+millisecond on a fresh connection), the service with default settings and the bench's no-op bot
+(never the user's bot.py, whose imports would be measured instead)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ NAME = "5. cold start"
 
 
 def once(ctx: Context, kind: str) -> float:
-    server = ctx.server(kind)
+    server = ctx.server(kind, {"BOT_MODULE": "bench.bots.noop"})
     server.spawn()
     try:
         return server.wait_ready() * 1e3

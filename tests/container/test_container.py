@@ -183,6 +183,8 @@ def test_compose_up_serves_sessions_watch_reloads_and_down_cleans_up(
     assert not (project_dir / ".env").exists()
     compose("config", "-q")
     (project_dir / ".env").write_text("MAX_SESSIONS=3\n")
+    bot = project_dir / "bot.py"
+    bot.write_text(bot.read_text() + CRASH_ON_REQUEST)
 
     try:
         started = time.monotonic()
@@ -197,6 +199,7 @@ def test_compose_up_serves_sessions_watch_reloads_and_down_cleans_up(
         started = time.monotonic()
         exercise_sessions(url, lambda: compose("logs", "--no-color", "--no-log-prefix").stdout)
         REPORT.append(f"compose: session checks {time.monotonic() - started:.1f} s")
+        _a_crash_restarts_the_service(url, container_id)
 
         _watch_syncs_bot_edits(project, project_dir, url, env)
     finally:
@@ -208,6 +211,40 @@ def test_compose_up_serves_sessions_watch_reloads_and_down_cleans_up(
 
     assert docker("ps", "-aq", "--filter", f"label={project_label}").stdout.split() == []
     assert docker("image", "ls", "-aq", "--filter", f"label={project_label}").stdout.split() == []
+
+
+CRASH_ON_REQUEST = """
+
+_echo = bot
+
+
+async def bot(args):  # a plain session with {"crash": true} kills the whole process
+    if getattr(args, "body", {}).get("crash"):
+        import os
+
+        os._exit(70)
+    await _echo(args)
+"""
+
+
+def _a_crash_restarts_the_service(url: str, container_id: str) -> None:
+    """`restart: unless-stopped`: a process that dies (here a bot's os._exit) comes back by
+    itself and serves again."""
+    with pytest.raises(httpx.TransportError):
+        httpx.post(f"{url}/bot", json={"crash": True}, timeout=10)
+    started = time.monotonic()
+
+    def serving_again() -> bool:
+        if inspect(container_id)["RestartCount"] < 1:
+            return False
+        try:
+            return httpx.get(f"{url}/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    wait_until("the crashed service to be restarted and ready", serving_again, 60)
+    assert httpx.post(f"{url}/bot", json={}, timeout=10).json() == {}
+    REPORT.append(f"compose: restarted after a crash in {time.monotonic() - started:.1f} s")
 
 
 def _watch_syncs_bot_edits(project: str, project_dir: Path, url: str, env: dict[str, str]) -> None:
