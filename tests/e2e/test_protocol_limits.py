@@ -17,7 +17,7 @@ import pytest
 from websockets.sync.client import connect as ws_connect
 
 from tests.rawhttp import connect, read_response
-from tests.server import ServerProcess
+from tests.server import ServerFactory, ServerProcess
 
 API_KEY = "protocol-limits-key-0123456789abcdef"
 ENV = {"CLIENT_TIMEOUT_SECS": "1", "MAX_SESSIONS": "50"}
@@ -205,6 +205,17 @@ def flood_pings(sock: socket.socket) -> tuple[int, bool]:
         except (BrokenPipeError, ConnectionResetError):
             return sent, True
         sent += len(chunk)
+    # All sent (the server may read faster than it must act): keep pinging a little, never
+    # reading, until it drops the connection or the close deadline is well past.
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            sock.sendall(PING)
+        except (BrokenPipeError, ConnectionResetError):
+            return sent, True
+        except TimeoutError:
+            pass
+        time.sleep(0.2)
     return sent, False
 
 
@@ -229,7 +240,7 @@ def test_ping_flood_that_never_reads_the_pongs_is_bounded_and_closed(
     assert_healthy(server)
 
 
-def test_ping_flood_on_a_refused_socket_is_bounded_and_closed(server_for) -> None:  # type: ignore[no-untyped-def]
+def test_ping_flood_on_a_refused_socket_is_bounded_and_closed(server_for: ServerFactory) -> None:
     server = server_for({**ENV, "API_KEY": API_KEY})
     time.sleep(0.5)
     before = peak_rss(server)
