@@ -12,6 +12,11 @@ Every kind has `args.session_id` and `args.body`, the caller's custom JSON objec
 none was sent). `bot` may be `async def` (preferred) or a plain `def`, which runs in a worker
 thread. Log with loguru's `logger`: each line carries the session id.
 
+With Pipecat installed (`uv sync --group pipecat`), these classes are Pipecat's own runner
+arguments (and Pipecat Cloud's), so a bot written as Pipecat's examples show works as is:
+`transport = await create_transport(args, transport_params)`, then
+`PipelineRunner(handle_sigint=args.handle_sigint)` (always False: botdock owns the signals).
+
 Optionally define `readyz()` returning `True`/`False` (or `{"ready": bool}`) to hold the
 service out of a load balancer while a dependency of yours is down.
 

@@ -114,7 +114,9 @@ class StartFlow:
         if not accepted:
             self._manager.release(session)
             return None
-        args = WebSocketSessionArguments(session.id, websocket, session.body)
+        args = WebSocketSessionArguments(
+            session_id=session.id, websocket=websocket, body=session.body
+        )
         return Started(session, done=self._manager.start(session, args))
 
     def _room_plan(
@@ -167,5 +169,7 @@ class StartFlow:
     @staticmethod
     def _arguments(session: Session, room: Room | None) -> SessionArguments:
         if room is not None:
-            return DailySessionArguments(session.id, room.url, room.token, session.body)
-        return PipecatSessionArguments(session.id, session.body)
+            return DailySessionArguments(
+                session_id=session.id, room_url=room.url, token=room.token, body=session.body
+            )
+        return PipecatSessionArguments(session_id=session.id, body=session.body)

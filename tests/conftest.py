@@ -3,7 +3,9 @@
 - `tests/unit/` (`unit`): one part of `app` at a time;
 - `tests/inprocess/` (`inprocess`): the app behind a `TestClient`, settings given explicitly;
 - `tests/e2e/` (`e2e`): the real process, started by `tests/launcher.py`;
-- `tests/container/` (`container`): the image and compose project on a Docker engine.
+- `tests/container/` (`container`): the image and compose project on a Docker engine;
+- `tests/pipecat/` (`pipecat`): real Pipecat pipelines in the real process, run apart with the
+  `pipecat` dependency group (`tests/pipecat/run_versions.sh`).
 
 `uv run pytest` runs every layer but `container`, which needs a Docker engine and runs only
 when a `-m` expression names it (`uv run pytest -m container`). Tests marked `slow` (fuzzing,
@@ -24,7 +26,7 @@ import pytest
 
 from tests.fake_daily import FakeDaily
 
-LAYERS = ("unit", "inprocess", "e2e", "container")
+LAYERS = ("unit", "inprocess", "e2e", "container", "pipecat")
 _TESTS = Path(__file__).parent
 
 

@@ -58,7 +58,7 @@ async def test_sync_bot_runs_in_its_own_thread() -> None:
 
     bot = load_bot("tests.bots.sync_sleeper")
     sync_sleeper.ENTERED.clear()
-    await bot.run(PipecatSessionArguments("s1", {"sleep": 0}))
+    await bot.run(PipecatSessionArguments(session_id="s1", body={"sleep": 0}))
     assert sync_sleeper.ENTERED == ["s1"]
 
 
