@@ -11,6 +11,7 @@ from typing import Any
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from starlette.requests import HTTPConnection
 
 from app.errors import ApiError, describe_validation
 from app.sessions import MAX_SESSION_ID_LENGTH
@@ -80,6 +81,21 @@ def parse_bot_headers(request: Request) -> BotHeaders:
         return BotHeaders.model_validate(present)
     except ValidationError as exc:
         raise ApiError(422, "invalid_request", describe_validation(exc.errors())) from None
+
+
+def caller_session_id(conn: HTTPConnection) -> str | None:
+    """A WebSocket's `x-daily-session-id` (as Pipecat Cloud, or a phone platform, sends it):
+    the session's id, checked as on `POST /bot`."""
+    value = conn.headers.get("x-daily-session-id")
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_SESSION_ID_LENGTH:
+        raise ApiError(
+            422,
+            "invalid_request",
+            f"x-daily-session-id: must be 1 to {MAX_SESSION_ID_LENGTH} characters",
+        )
+    return value
 
 
 async def read_json_object(request: Request, limit: int, timeout_secs: float) -> dict[str, Any]:

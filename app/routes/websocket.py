@@ -13,7 +13,7 @@ from app.errors import ApiError, as_api_error
 from app.exceptions import ServiceError
 from app.logs import log_websocket_accepted, log_websocket_refused
 from app.modes import Entry
-from app.payloads import decode_ws_body
+from app.payloads import caller_session_id, decode_ws_body
 from app.sessions import SessionState
 from app.start_flow import StartAsk
 from app.state import services
@@ -43,7 +43,7 @@ async def websocket_session(
             raise ApiError(400, "bad_request", "send either 'body' or 'session_id', not both")
         data = {} if session_id is not None else decode_ws_body(body, svc.settings.max_body_bytes)
         started = await svc.flow.start_websocket(
-            StartAsk(Entry.WEBSOCKET, body=data),
+            StartAsk(Entry.WEBSOCKET, body=data, session_id=caller_session_id(websocket)),
             websocket,
             lambda: _accept(websocket),
             claim=session_id,

@@ -450,3 +450,31 @@ def test_websocket_cannot_join_a_running_http_session(client_for: ClientFactory)
         ws.receive_text()
     assert (closed.value.code, closed.value.reason) == (4404, f"no announced session {session_id}")
     assert client.get(f"/sessions/{session_id}").json()["state"] == "running"
+
+
+def test_websocket_takes_the_callers_session_id_as_pipecat_cloud_sends_it(
+    client_for: ClientFactory,
+) -> None:
+    client = client_for()
+    headers = {"x-daily-session-id": "pcc-ws-1"}
+    with client.websocket_connect("/ws", headers=headers) as ws:
+        assert ws.receive_json()["session_id"] == "pcc-ws-1"
+        assert client.get("/sessions/pcc-ws-1").json()["kind"] == "websocket"
+        with (
+            client.websocket_connect("/ws", headers=headers) as twin,
+            pytest.raises(WebSocketDisconnect) as closed,
+        ):
+            twin.receive_text()
+        assert (closed.value.code, closed.value.reason) == (
+            4409,
+            "session pcc-ws-1 is already active",
+        )
+    with (
+        client.websocket_connect("/ws", headers={"x-daily-session-id": "x" * 129}) as ws,
+        pytest.raises(WebSocketDisconnect) as refused,
+    ):
+        ws.receive_text()
+    assert (refused.value.code, refused.value.reason) == (
+        4422,
+        "x-daily-session-id: must be 1 to 128 characters",
+    )
