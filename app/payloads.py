@@ -163,17 +163,22 @@ def _no_constants(name: str) -> Any:
     raise _JsonRefused(f"{name} is not valid JSON")
 
 
+# One decoder for every document: `json.loads` with hooks builds a new one per call.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicate_keys,
+    parse_float=_finite_float,
+    parse_int=_bounded_int,
+    parse_constant=_no_constants,
+)
+
+
 def parse_json_object(raw: bytes | str, what: str) -> dict[str, Any]:
     """Strict JSON: no duplicate keys, no NaN/Infinity, numbers within 64-bit range."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw  # JSON is UTF-8 only
-        value = json.loads(
-            text,
-            object_pairs_hook=_no_duplicate_keys,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-            parse_constant=_no_constants,
-        )
+        if text.startswith("\ufeff"):  # refused as `json.loads` refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _DECODER.decode(text)
     except _JsonRefused as exc:
         raise ApiError(400, "invalid_json", f"{what} is not acceptable JSON: {exc}") from None
     except UnicodeDecodeError:
