@@ -8,13 +8,14 @@ import hmac
 from starlette.requests import HTTPConnection
 
 from app.errors import ApiError
+from app.payloads import header
 from app.state import services
 
 
 def presented_key(conn: HTTPConnection) -> str | None:
-    header = conn.headers.get("authorization")
-    if header:
-        scheme, _, value = header.partition(" ")
+    authorization = header(conn, b"authorization")
+    if authorization:
+        scheme, _, value = authorization.partition(" ")
         return value.strip() if scheme.lower() == "bearer" else None
     return conn.query_params.get("token") if conn.scope["type"] == "websocket" else None
 

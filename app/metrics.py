@@ -3,6 +3,8 @@ process, as in tests, never share counters)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 DURATION_BUCKETS = (1, 5, 15, 30, 60, 120, 300, 600, 1200, 1800, 3600, 7200, float("inf"))
@@ -55,3 +57,29 @@ class SessionMetrics:
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class KindMetrics:
+    """One session kind's series, looked up once: `labels()` hashes its arguments and takes
+    the metric's lock on every call, six times per session (docs/benchmarks.md)."""
+
+    def __init__(self, metrics: SessionMetrics, kind: str, final_states: Iterable[str]) -> None:
+        self._metrics = metrics
+        self._kind = kind
+        # The counters and the gauge exist from the start, so /metrics shows them at 0.
+        self.started = metrics.started.labels(kind)
+        self.active = metrics.active.labels(kind)
+        self.finished = {state: metrics.finished.labels(kind, state) for state in final_states}
+        # A histogram appears with its first observation, not before.
+        self._duration: Histogram | None = None
+        self._start_latency: Histogram | None = None
+
+    def observe_duration(self, secs: float) -> None:
+        if self._duration is None:
+            self._duration = self._metrics.duration.labels(self._kind)
+        self._duration.observe(secs)
+
+    def observe_start_latency(self, secs: float) -> None:
+        if self._start_latency is None:
+            self._start_latency = self._metrics.start_latency.labels(self._kind)
+        self._start_latency.observe(secs)

@@ -60,7 +60,9 @@ class BotHeaders(BaseModel):
     )
 
 
-_BOT_HEADER_NAMES = tuple(str(f.alias) for f in BotHeaders.model_fields.values())
+_BOT_HEADER_NAMES = {
+    str(f.alias).encode("latin-1"): str(f.alias) for f in BotHeaders.model_fields.values()
+}
 _NO_BOT_HEADERS = BotHeaders()
 # The same headers documented in the OpenAPI schema, as `Header` parameters would be.
 BOT_HEADER_PARAMETERS = [
@@ -69,12 +71,22 @@ BOT_HEADER_PARAMETERS = [
 ]
 
 
+def header(conn: HTTPConnection, name: bytes) -> str | None:
+    """The header `name` (lowercase), as `conn.headers.get(name)` gives it: its first value,
+    or None. `Headers.get` raises and catches a KeyError for every absent header, and a
+    session start looks for seven, most of them absent (docs/benchmarks.md)."""
+    for key, value in conn.headers.raw:
+        if key == name:
+            return value.decode("latin-1")
+    return None
+
+
 def parse_bot_headers(request: Request) -> BotHeaders:
-    present = {
-        name: value
-        for name in _BOT_HEADER_NAMES
-        if (value := request.headers.get(name)) is not None
-    }
+    present: dict[str, str] = {}
+    for key, value in request.headers.raw:  # one pass for the four names
+        name = _BOT_HEADER_NAMES.get(key)
+        if name is not None and name not in present:  # the first value, as `header` gives
+            present[name] = value.decode("latin-1")
     if not present:
         return _NO_BOT_HEADERS
     try:
@@ -102,7 +114,7 @@ async def read_json_object(request: Request, limit: int, timeout_secs: float) ->
     """Read the request body (at most `limit` bytes, counted as it streams, so a chunked body
     is held to the same limit, within `timeout_secs`) and parse it as a JSON object. An empty
     body is `{}`."""
-    declared = request.headers.get("content-length")
+    declared = header(request, b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     chunks: list[bytes] = []
@@ -123,7 +135,7 @@ async def read_json_object(request: Request, limit: int, timeout_secs: float) ->
     raw = b"".join(chunks)
     if not raw.strip():
         return {}
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    content_type = (header(request, b"content-type") or "").split(";", 1)[0].strip().lower()
     if content_type not in JSON_TYPES and not content_type.endswith("+json"):
         raise ApiError(
             415,
@@ -169,17 +181,22 @@ def _no_constants(name: str) -> Any:
     raise _JsonRefused(f"{name} is not valid JSON")
 
 
+# One decoder for every document: `json.loads` with hooks builds a new one per call.
+_DECODER = json.JSONDecoder(
+    object_pairs_hook=_no_duplicate_keys,
+    parse_float=_finite_float,
+    parse_int=_bounded_int,
+    parse_constant=_no_constants,
+)
+
+
 def parse_json_object(raw: bytes | str, what: str) -> dict[str, Any]:
     """Strict JSON: no duplicate keys, no NaN/Infinity, numbers within 64-bit range."""
     try:
         text = raw.decode("utf-8") if isinstance(raw, bytes) else raw  # JSON is UTF-8 only
-        value = json.loads(
-            text,
-            object_pairs_hook=_no_duplicate_keys,
-            parse_float=_finite_float,
-            parse_int=_bounded_int,
-            parse_constant=_no_constants,
-        )
+        if text.startswith("\ufeff"):  # refused as `json.loads` refuses it
+            raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", text, 0)
+        value = _DECODER.decode(text)
     except _JsonRefused as exc:
         raise ApiError(400, "invalid_json", f"{what} is not acceptable JSON: {exc}") from None
     except UnicodeDecodeError:

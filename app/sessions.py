@@ -27,7 +27,7 @@ from app.arguments import SessionArguments
 from app.bot_loader import Bot
 from app.exceptions import AtCapacity, Conflict, NotFound, Unauthorized, Unavailable
 from app.logs import SessionLogContext
-from app.metrics import SessionMetrics
+from app.metrics import KindMetrics, SessionMetrics
 
 
 class SessionKind(StrEnum):
@@ -101,11 +101,10 @@ class SessionManager:
         self._stop_grace = stop_grace_secs
         self._client_gone = client_gone
         self.metrics = metrics or SessionMetrics()
-        for kind in SessionKind:
-            self.metrics.started.labels(kind.value)
-            self.metrics.active.labels(kind.value)
-            for state in FINAL_STATES:
-                self.metrics.finished.labels(kind.value, state.value)
+        final_states = [state.value for state in FINAL_STATES]
+        self._kind_metrics = {
+            kind: KindMetrics(self.metrics, kind.value, final_states) for kind in SessionKind
+        }
         self._max = max_sessions
         self._timeout = session_timeout_secs
         self._pending_timeout = pending_timeout_secs
@@ -258,7 +257,7 @@ class SessionManager:
     def _started(self, session: Session) -> None:
         # Not inline in _run: loguru materializes its caller's frame object, which _run, a
         # coroutine alive for the whole session, would keep (about 240 bytes a session).
-        self.metrics.start_latency.labels(session.kind.value).observe(
+        self._kind_metrics[session.kind].observe_start_latency(
             time.monotonic() - session.start_clock
         )
         logger.info(
@@ -330,18 +329,19 @@ class SessionManager:
             duration,
             suffix,
         )
-        kind = session.kind.value
-        self.metrics.active.labels(kind).dec()
-        self.metrics.finished.labels(kind, state.value).inc()
-        self.metrics.duration.labels(kind).observe(duration)
+        metrics = self._kind_metrics[session.kind]
+        metrics.active.dec()
+        metrics.finished[state.value].inc()
+        metrics.observe_duration(duration)
         if session.done is not None and not session.done.done():
             session.done.set_result(state)
 
     def _count_started(self, session: Session) -> None:
         if not session.counted:
             session.counted = True
-            self.metrics.started.labels(session.kind.value).inc()
-            self.metrics.active.labels(session.kind.value).inc()
+            metrics = self._kind_metrics[session.kind]
+            metrics.started.inc()
+            metrics.active.inc()
 
     def _remove(self, session: Session) -> None:
         if self._sessions.get(session.id) is session:

@@ -19,6 +19,7 @@ from app.payloads import (
     parse_start_request,
     read_json_object,
 )
+from app.routes.request_route import RequestRoute
 from app.schemas import (
     BotAnswer,
     CancelAnswer,
@@ -31,7 +32,9 @@ from app.sessions import MAX_SESSION_ID_LENGTH, SessionState
 from app.start_flow import StartAsk
 from app.state import services
 
-router = APIRouter(tags=["sessions"])
+# POST /start and POST /bot take the request and return a response: RequestRoute serves them
+# without FastAPI's per-request handler, which has nothing to do for them.
+router = APIRouter(tags=["sessions"], route_class=RequestRoute)
 # Every route here needs the API key (when set). The two session starts check it first thing in
 # their body instead of through a dependency: FastAPI's dependency solving costs them more
 # than the rest of a no-op session start (see docs/benchmarks.md).
