@@ -45,8 +45,9 @@ older 1.x releases lack some, and these classes add what the installed release l
 
 `DailySessionArguments` adds `room_url` and `token` (`None` by default, kept out of
 `repr`), `WebSocketSessionArguments` adds `websocket` and `transport_type` (`None`:
-`create_transport()` detects a telephony provider from the first messages; set it to
-`"websocket"` for a plain WebSocket client), `SmallWebRTCSessionArguments` adds
+`create_transport()` detects a telephony provider from the first messages; `"websocket"`:
+a plain WebSocket client. On `WS /ws` botdock sets it from the client's first message when
+the installed Pipecat reads it: `app/ws_detect.py`), `SmallWebRTCSessionArguments` adds
 `webrtc_connection`. As in Pipecat, the fields of the base are keyword-only: construct
 with keywords, e.g. `DailySessionArguments(session_id=..., room_url=..., token=...)`.
 

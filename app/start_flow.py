@@ -91,11 +91,13 @@ class StartFlow:
         *,
         claim: str | None = None,
         claim_token: str | None = None,
+        detect: Callable[[], Awaitable[str | None]] | None = None,
     ) -> Started | None:
         """Start a session on a WebSocket: a new one, or the announced session named `claim`
         (with the `claim_token` that announcing it gave).
         The socket is accepted (`accept`) only once a slot is held; None when the handshake
-        failed, with the slot given back."""
+        failed, with the slot given back. `detect`, when given, is awaited once the socket is
+        accepted: the arguments' `transport_type` (`app.ws_detect`)."""
         session_kind(self._mode, Entry.WEBSOCKET, False)
         if claim is not None:
             session = self._manager.claim(claim, claim_token)
@@ -114,9 +116,15 @@ class StartFlow:
         if not accepted:
             self._manager.release(session)
             return None
+        try:
+            transport_type = None if detect is None else await detect()
+        except BaseException:
+            self._manager.release(session)
+            raise
         args = WebSocketSessionArguments(
             session_id=session.id, websocket=websocket, body=session.body
         )
+        args.transport_type = transport_type
         return Started(session, done=self._manager.start(session, args))
 
     def _room_plan(

@@ -17,6 +17,7 @@ from app.payloads import caller_session_id, decode_ws_body
 from app.sessions import SessionState
 from app.start_flow import StartAsk
 from app.state import services
+from app.ws_detect import detect_transport_type, peek_needed
 
 # Close codes after the bot ends; refusals close with 4000 + the HTTP status of the error.
 _CLOSE_CODES = {
@@ -48,6 +49,7 @@ async def websocket_session(
             lambda: _accept(websocket),
             claim=session_id,
             claim_token=token,
+            detect=(lambda: detect_transport_type(websocket)) if peek_needed() else None,
         )
     except (ApiError, ServiceError) as exc:
         error = as_api_error(exc)

@@ -25,6 +25,8 @@ def describe(args: SessionArguments) -> dict[str, Any]:
     if isinstance(args, DailySessionArguments):
         record["room_url"] = args.room_url
         record["token"] = args.token
+    if isinstance(args, WebSocketSessionArguments):
+        record["transport_type"] = args.transport_type
     return record
 
 

@@ -130,6 +130,65 @@ def test_websocket_without_body_gets_empty_object(client_for: ClientFactory) -> 
         assert ws.receive_json()["body"] == {}
 
 
+def test_websocket_without_pipecat_starts_at_once_with_no_transport_type(
+    client_for: ClientFactory,
+) -> None:
+    """Without Pipecat nobody reads `transport_type`: no peek at the first message, so a
+    client that waits for the bot to speak first is answered at once."""
+    client = client_for()
+    with client.websocket_connect("/ws") as ws:
+        assert ws.receive_json()["transport_type"] is None
+
+
+@pytest.fixture
+def peeking(monkeypatch: pytest.MonkeyPatch) -> None:
+    """As with a Pipecat that reads `transport_type`: `/ws` peeks at the first message."""
+    monkeypatch.setattr("app.routes.websocket.peek_needed", lambda: True)
+
+
+@pytest.mark.usefixtures("peeking")
+def test_websocket_peeked_text_reaches_the_bot_first(client_for: ClientFactory) -> None:
+    client = client_for()
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text("hello")
+        ws.send_text("again")
+        assert ws.receive_json()["transport_type"] == "websocket"
+        assert ws.receive_text() == "hello"
+        assert ws.receive_text() == "again"
+
+
+@pytest.mark.usefixtures("peeking")
+def test_websocket_peeked_binary_reaches_the_bot_first(client_for: ClientFactory) -> None:
+    client = client_for(bot_module="tests.bots.echo")
+    with client.websocket_connect("/ws") as ws:
+        ws.send_bytes(b"\x08\x01")  # the echo bot ends on a binary frame: it read this one
+        with pytest.raises(WebSocketDisconnect) as closed:
+            ws.receive_text()
+        assert closed.value.code == 1003
+
+
+@pytest.mark.usefixtures("peeking")
+def test_websocket_phone_stream_is_left_to_pipecat(client_for: ClientFactory) -> None:
+    client = client_for()
+    connected = json.dumps({"event": "connected", "protocol": "Call", "version": "1.0.0"})
+    with client.websocket_connect("/ws") as ws:
+        ws.send_text(connected)
+        assert ws.receive_json()["transport_type"] is None
+        assert ws.receive_text() == connected
+
+
+@pytest.mark.usefixtures("peeking")
+def test_websocket_silent_client_is_plain_after_the_bound(
+    client_for: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("app.ws_detect.PEEK_SECS", 0.1)
+    client = client_for()
+    with client.websocket_connect("/ws") as ws:
+        assert ws.receive_json()["transport_type"] == "websocket"
+        ws.send_text("late")
+        assert ws.receive_text() == "late"
+
+
 def test_websocket_closed_when_bot_returns(client_for: ClientFactory) -> None:
     client = client_for()
     with client.websocket_connect(f"/ws?body={b64({'close': True})}") as ws:
@@ -170,6 +229,7 @@ def test_websocket_mode_start_announces_and_ws_joins(client_for: ClientFactory) 
             "class": "WebSocketSessionArguments",
             "session_id": session_id,
             "body": {"room": "lobby"},
+            "transport_type": None,
         }
         assert client.get(f"/sessions/{session_id}").json()["state"] == "running"
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from typing import Any
 
 import pipecat
 import pytest
+from pipecat.frames.protobufs import frames_pb2
 from pipecat.runner.types import WebSocketRunnerArguments
 from websockets.asyncio.client import connect
 
-from tests.helpers import b64, wait_for
+from app.ws_detect import PEEK_SECS
+from tests.helpers import wait_for
 from tests.server import ServerProcess
 
 PLAIN_WEBSOCKET = "transport_type" in WebSocketRunnerArguments.__dataclass_fields__
@@ -58,6 +61,24 @@ async def session(server: ServerProcess, path: str, send: list[dict[str, Any]]) 
             await ws.send(json.dumps(message))
         report: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 15))
     return report
+
+
+def rtvi_frame(message: dict[str, Any]) -> bytes:
+    """An RTVI message as Pipecat's JS client sends it: a protobuf frame, in binary."""
+    frame = frames_pb2.Frame(message=frames_pb2.MessageFrame(data=json.dumps(message)))
+    data: bytes = frame.SerializeToString()
+    return data
+
+
+async def protobuf_session(server: ServerProcess) -> tuple[dict[str, Any], Any]:
+    """A session as Pipecat's JS client opens one: a protobuf frame first, nothing in the
+    body. The bot's report, and what the bot sent back for the frame."""
+    client_ready = {"label": "rtvi-ai", "type": "client-ready", "id": "1", "data": {}}
+    async with connect(f"{server.ws_url}/ws") as ws:
+        await ws.send(rtvi_frame(client_ready))
+        report: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        echoed = frames_pb2.Frame.FromString(await asyncio.wait_for(ws.recv(), 15))
+    return report, json.loads(echoed.message.data)
 
 
 def finished(server: ServerProcess, session_id: str) -> str | None:
@@ -118,11 +139,14 @@ def stop_and_check_drain(server: ServerProcess) -> None:
     not PLAIN_WEBSOCKET, reason="this Pipecat has no transport_type: WebSockets are telephony"
 )
 def test_create_transport_on_a_plain_websocket(pipecat_server: ServerProcess) -> None:
-    body = {"transport_type": "websocket"}
-    report = asyncio.run(session(pipecat_server, f"/ws?body={b64(body)}", []))
+    """A client speaking protobuf gets Pipecat's plain transport, with no `transport_type`
+    set by the bot: botdock set it from the client's first frame, which still reached the
+    bot's pipeline."""
+    report, echoed = asyncio.run(protobuf_session(pipecat_server))
+    assert echoed == {"echo": {"label": "rtvi-ai", "type": "client-ready", "id": "1", "data": {}}}
     session_id = report.pop("session_id")
     assert report == {
-        "body": body,
+        "body": {},
         "is_runner_arguments": True,
         "is_cloud_arguments": True,
         "handle_sigint": False,
@@ -135,6 +159,19 @@ def test_create_transport_on_a_plain_websocket(pipecat_server: ServerProcess) ->
     wait_for(lambda: finished(pipecat_server, session_id) is not None)
     assert finished(pipecat_server, session_id) == "completed"
     check_pipecat_lines_carry_the_session_id(pipecat_server, session_id)
+    stop_and_check_drain(pipecat_server)
+
+
+@pytest.mark.skipif(
+    not PLAIN_WEBSOCKET, reason="this Pipecat has no transport_type: WebSockets are telephony"
+)
+def test_a_client_silent_until_the_bot_speaks_is_plain(pipecat_server: ServerProcess) -> None:
+    """Nothing within `PEEK_SECS`: a plain client, whose bot starts after that wait."""
+    started = time.monotonic()
+    report = asyncio.run(session(pipecat_server, "/ws", []))
+    assert time.monotonic() - started >= PEEK_SECS
+    assert report["transport_type"] == "websocket"
+    assert report["transport"] == "pipecat.transports.websocket.fastapi.FastAPIWebsocketTransport"
     stop_and_check_drain(pipecat_server)
 
 

@@ -4,10 +4,10 @@ then a pipeline whose runner leaves the signals to botdock (`handle_sigint` and
 
 On a WebSocket session it first sends one JSON message telling what it got (the classes
 the arguments match, their runner fields, the transport `create_transport` built), then
-runs a pipeline of the transport's input and output until the client hangs up. The body's
-`transport_type`, when given, is set on the arguments before `create_transport`: Pipecat's
-plain-WebSocket transport; without it, Pipecat detects a telephony provider from the
-client's first messages.
+runs a pipeline of the transport's input and output until the client hangs up, with one
+processor between them that sends every client message (Pipecat's RTVI messages, in
+protobuf frames on a plain WebSocket) back. The bot leaves `transport_type` as botdock set
+it (from the client's first message) unless the body's `transport_type` says otherwise.
 """
 
 from __future__ import annotations
@@ -17,9 +17,16 @@ from typing import Any
 
 import pipecatcloud.agent  # imported after botdock configured logging: its sinks must stay
 from loguru import logger
+from pipecat.frames.frames import (
+    Frame,
+    InputTransportMessageFrame,
+    OutputTransportMessageUrgentFrame,
+)
 from pipecat.pipeline.pipeline import Pipeline
+from pipecat.processors.frame_processor import FrameDirection, FrameProcessor
 from pipecat.runner import types as runner_types
 from pipecat.runner.utils import create_transport
+from pipecat.serializers.protobuf import ProtobufFrameSerializer
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams
 
 from app.arguments import SessionArguments, WebSocketSessionArguments
@@ -33,9 +40,19 @@ except ImportError:  # Pipecat 1.0 to 1.2
 
 
 TRANSPORT_PARAMS = {
-    "websocket": lambda: FastAPIWebsocketParams(),
+    "websocket": lambda: FastAPIWebsocketParams(serializer=ProtobufFrameSerializer()),
     "exotel": lambda: FastAPIWebsocketParams(),
 }
+
+
+class EchoMessages(FrameProcessor):  # type: ignore[misc]
+    """Sends each client message back to the client."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputTransportMessageFrame):
+            frame = OutputTransportMessageUrgentFrame(message={"echo": frame.message})
+        await self.push_frame(frame, direction)
 
 
 def report(args: SessionArguments, transport: Any) -> dict[str, Any]:
@@ -67,7 +84,7 @@ async def bot(args: SessionArguments) -> None:
 
 
 async def run_pipeline(args: SessionArguments, transport: Any) -> None:
-    pipeline = Pipeline([transport.input(), transport.output()])
+    pipeline = Pipeline([transport.input(), EchoMessages(), transport.output()])
     idle = args.pipeline_idle_timeout_secs
     if PipelineWorker is not None and WorkerRunner is not None:
         worker = PipelineWorker(pipeline, idle_timeout_secs=idle)
