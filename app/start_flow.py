@@ -121,6 +121,10 @@ class StartFlow:
         except BaseException:
             self._manager.release(session)
             raise
+        if self._manager.get(session.id) is not session:  # cancelled or drained meanwhile
+            raise Unavailable(
+                "session_cancelled", f"session {session.id} was cancelled before it started"
+            )
         args = WebSocketSessionArguments(
             session_id=session.id, websocket=websocket, body=session.body
         )
