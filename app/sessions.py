@@ -16,6 +16,7 @@ import hmac
 import secrets
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -76,6 +77,10 @@ class Session:
     timer: asyncio.TimerHandle | None = None  # a running session's time limit, then grace
     counted: bool = False  # counted as started (and active) in the metrics
     start_clock: float = field(default_factory=time.monotonic)  # for the start latency
+    # Told the service's cause before the bot's task is cancelled: a WebSocket session
+    # closes its socket with the cause's code first (a bot's transport, cancelled, would
+    # close it without one: Pipecat's closes with 1000).
+    on_end: Callable[[SessionState, str], None] | None = None
 
     @property
     def age_secs(self) -> float:
@@ -285,6 +290,8 @@ class SessionManager:
             return
         session.ending = state
         session.end_reason = reason
+        if session.on_end is not None:
+            session.on_end(state, reason)
         session.task.cancel()
         loop = asyncio.get_running_loop()
         session.timer = loop.call_later(self._stop_grace, self._abandon, session)

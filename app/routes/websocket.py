@@ -3,6 +3,7 @@ registers `websocket_session` on the app itself (see there)."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 
 from fastapi import WebSocket
@@ -59,7 +60,18 @@ async def websocket_session(
         return
     session = started.session
     log_websocket_accepted(websocket.scope, session.id)
+    closing: list[asyncio.Task[None]] = []
+
+    def close_first(state: SessionState, reason: str) -> None:
+        """The service ends the session: the client hears why before the bot is cancelled
+        (whose transport may close the socket itself, with no reason)."""
+        closing.append(asyncio.create_task(_close(websocket, _CLOSE_CODES[state], reason)))
+
+    session.on_end = close_first
     state = await started.done
+    session.on_end = None
+    for task in closing:
+        await task
     await _close(websocket, _CLOSE_CODES[state], session.end_reason or state.value)
 
 

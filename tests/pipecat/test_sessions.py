@@ -4,19 +4,23 @@ a real pipeline, and Pipecat's log lines in botdock's logging with the session i
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
+import signal
 import time
 from typing import Any
 
+import httpx
 import pipecat
 import pytest
 from pipecat.frames.protobufs import frames_pb2
 from pipecat.runner.types import WebSocketRunnerArguments
 from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from app.ws_detect import PEEK_SECS
 from tests.helpers import wait_for
-from tests.server import ServerProcess
+from tests.server import ServerFactory, ServerProcess
 
 PLAIN_WEBSOCKET = "transport_type" in WebSocketRunnerArguments.__dataclass_fields__
 
@@ -34,6 +38,101 @@ EXOTEL: list[dict[str, Any]] = [
             "to": "+15550002",
         },
     },
+]
+
+# Each provider's media stream as Pipecat's parser and serializers read one: the handshake
+# (Plivo opens with `start` alone; Pipecat's parser reads a second message all the same, so
+# the first media message goes to it), one media message of 20 ms of audio (8 kHz mu-law;
+# Exotel sends 16-bit PCM), and the event and stream id key of the audio sent back.
+SILENCE_MULAW = base64.b64encode(b"\xff" * 160).decode()
+SILENCE_PCM = base64.b64encode(b"\x00" * 320).decode()
+
+
+class Provider:
+    def __init__(
+        self,
+        name: str,
+        handshake: list[dict[str, Any]],
+        media: dict[str, Any],
+        echo: tuple[str, str | None],
+        ids: tuple[str, str],
+    ) -> None:
+        self.name = name
+        self.call_id, self.stream_id = ids
+        self.handshake = handshake
+        self.media = media
+        self.echo_event, self.echo_stream_key = echo
+
+
+PROVIDERS = [
+    Provider(
+        "twilio",
+        [
+            {"event": "connected", "protocol": "Call", "version": "1.0.0"},
+            {
+                "event": "start",
+                "sequenceNumber": "1",
+                "start": {
+                    "streamSid": "stream-tw",
+                    "callSid": "call-tw",
+                    "accountSid": "account-tw",
+                    "tracks": ["inbound"],
+                    "customParameters": {},
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000, "channels": 1},
+                },
+                "streamSid": "stream-tw",
+            },
+        ],
+        {"event": "media", "streamSid": "stream-tw", "media": {"payload": SILENCE_MULAW}},
+        ("media", "streamSid"),
+        ("call-tw", "stream-tw"),
+    ),
+    Provider(
+        "telnyx",
+        [
+            {"event": "connected", "version": "1.0.0"},
+            {
+                "event": "start",
+                "sequence_number": "1",
+                "start": {
+                    "call_control_id": "call-tx",
+                    "from": "+15550001",
+                    "to": "+15550002",
+                    "media_format": {"encoding": "PCMU", "sample_rate": 8000, "channels": 1},
+                },
+                "stream_id": "stream-tx",
+            },
+        ],
+        {"event": "media", "stream_id": "stream-tx", "media": {"payload": SILENCE_MULAW}},
+        ("media", None),
+        ("call-tx", "stream-tx"),
+    ),
+    Provider(
+        "plivo",
+        [
+            {
+                "event": "start",
+                "sequenceNumber": 0,
+                "start": {
+                    "streamId": "stream-pl",
+                    "callId": "call-pl",
+                    "accountId": "account-pl",
+                    "tracks": ["inbound"],
+                    "mediaFormat": {"encoding": "audio/x-mulaw", "sampleRate": 8000},
+                },
+            },
+        ],
+        {"event": "media", "streamId": "stream-pl", "media": {"payload": SILENCE_MULAW}},
+        ("playAudio", None),
+        ("call-pl", "stream-pl"),
+    ),
+    Provider(
+        "exotel",
+        EXOTEL,
+        {"event": "media", "stream_sid": "stream-1", "media": {"payload": SILENCE_PCM}},
+        ("media", "stream_sid"),
+        ("call-1", "stream-1"),
+    ),
 ]
 
 
@@ -101,13 +200,18 @@ def check_pipecat_lines_carry_the_session_id(server: ServerProcess, session_id: 
 
 
 @pytest.fixture
-def pipecat_server(server_for: Any) -> ServerProcess:
+def pipecat_server(server_for: ServerFactory) -> ServerProcess:
+    return start_pipecat_server(server_for)
+
+
+def start_pipecat_server(server_for: ServerFactory, **settings: str) -> ServerProcess:
     server: ServerProcess = server_for(
         {
             "BOT_MODULE": "tests.pipecat.bots.pipeline",
             "LOG_FORMAT": "json",
             "LOG_LEVEL": "DEBUG",
             "SESSION_MODE": "websocket",
+            **settings,
         },
         wait=False,
     )
@@ -154,6 +258,7 @@ def test_create_transport_on_a_plain_websocket(pipecat_server: ServerProcess) ->
         "pipeline_idle_timeout_secs": 300,
         "transport_type": "websocket",
         "call_id": None,
+        "stream_id": None,
         "transport": "pipecat.transports.websocket.fastapi.FastAPIWebsocketTransport",
     }
     wait_for(lambda: finished(pipecat_server, session_id) is not None)
@@ -186,3 +291,112 @@ def test_create_transport_detects_a_telephony_websocket(pipecat_server: ServerPr
     assert finished(pipecat_server, session_id) == "completed"
     check_pipecat_lines_carry_the_session_id(pipecat_server, session_id)
     stop_and_check_drain(pipecat_server)
+
+
+async def telephony_session(server: ServerProcess, provider: Provider) -> tuple[Any, Any]:
+    """Open the provider's media stream and send its media message every 20 ms (Pipecat's
+    parser may wait for a second message before the bot speaks) until the bot has sent its
+    report and played audio back."""
+    async with connect(f"{server.ws_url}/ws") as ws:
+        for message in provider.handshake:
+            await ws.send(json.dumps(message))
+
+        async def report_and_audio() -> tuple[Any, Any]:
+            report = json.loads(await ws.recv())
+            while True:
+                message = json.loads(await ws.recv())
+                if message.get("event") == provider.echo_event:
+                    return report, message
+
+        answer = asyncio.ensure_future(report_and_audio())
+        try:
+            async with asyncio.timeout(15):
+                while not answer.done():
+                    await ws.send(json.dumps(provider.media))
+                    await asyncio.wait({answer}, timeout=0.02)
+            return answer.result()
+        finally:
+            answer.cancel()
+
+
+def test_each_phone_providers_media_stream_is_detected_and_answered(
+    pipecat_server: ServerProcess,
+) -> None:
+    """Twilio, Telnyx, Plivo and Exotel media streams on `/ws`, with no `transport_type` set
+    by the bot: Pipecat's parser tells the provider and the call, and the pipeline plays the
+    caller's audio back in the provider's format."""
+    session_ids = []
+    for provider in PROVIDERS:
+        report, echo = asyncio.run(telephony_session(pipecat_server, provider))
+        session_ids.append(report["session_id"])
+        call_id, stream_id = provider.call_id, provider.stream_id
+        assert (report["transport_type"], report["call_id"], report["stream_id"]) == (
+            provider.name,
+            call_id,
+            stream_id,
+        )
+        assert base64.b64decode(echo["media"]["payload"])
+        if provider.echo_stream_key is not None:
+            # Exotel's key is `stream_sid`; Pipecat 1.0's serializer wrote Twilio's.
+            assert stream_id in (echo.get(provider.echo_stream_key), echo.get("streamSid"))
+    for session_id in session_ids:
+        wait_for(lambda: finished(pipecat_server, session_id) is not None)  # noqa: B023
+        assert finished(pipecat_server, session_id) == "completed"
+    stop_and_check_drain(pipecat_server)
+
+
+async def closed_while_running(server: ServerProcess, stop: Any) -> tuple[str, tuple[int, str]]:
+    """Open an Exotel media stream, wait for its pipeline, call `stop(session_id)` and
+    return the session id and how the socket was closed."""
+    async with connect(f"{server.ws_url}/ws") as ws:
+        for message in EXOTEL:
+            await ws.send(json.dumps(message))
+        report = json.loads(await asyncio.wait_for(ws.recv(), 15))
+        await stop(report["session_id"])
+        with pytest.raises(ConnectionClosed) as closed:
+            async with asyncio.timeout(30):
+                while True:
+                    await ws.recv()
+    assert closed.value.rcvd is not None
+    return report["session_id"], (closed.value.rcvd.code, closed.value.rcvd.reason)
+
+
+def final_state(server: ServerProcess, session_id: str) -> str | None:
+    wait_for(lambda: finished(server, session_id) is not None)
+    return finished(server, session_id)
+
+
+def test_running_pipeline_cancelled_then_drained(server_for: ServerFactory) -> None:
+    """DELETE /sessions/{id} and a drain past DRAIN_TIMEOUT_SECS cancel a running Pipecat
+    pipeline: its runner swallows the cancellation, botdock still records it."""
+    server = start_pipecat_server(server_for, DRAIN_TIMEOUT_SECS="1")
+
+    async def delete(session_id: str) -> None:
+        async with httpx.AsyncClient(base_url=server.url) as client:
+            assert (await client.delete(f"/sessions/{session_id}")).status_code == 202
+
+    session_id, close = asyncio.run(closed_while_running(server, delete))
+    assert close == (1001, "cancelled by request")
+    assert final_state(server, session_id) == "cancelled"
+
+    async def sigterm(session_id: str) -> None:
+        server.signal(signal.SIGTERM)
+
+    session_id, close = asyncio.run(closed_while_running(server, sigterm))
+    assert close == (1001, "drain timeout reached")
+    assert server.wait(30) == 0
+    assert final_state(server, session_id) == "cancelled"
+    lines = [line["message"] for line in json_lines(server) if line["session_id"] == session_id]
+    assert any(m.endswith("(drain timeout reached)") for m in lines), lines
+
+
+def test_running_pipeline_timed_out(server_for: ServerFactory) -> None:
+    server = start_pipecat_server(server_for, SESSION_TIMEOUT_SECS="2")
+
+    async def nothing(session_id: str) -> None:
+        pass
+
+    session_id, close = asyncio.run(closed_while_running(server, nothing))
+    assert close == (4408, "session exceeded its limit of 2s")
+    assert final_state(server, session_id) == "timed_out"
+    stop_and_check_drain(server)
