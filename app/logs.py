@@ -175,35 +175,21 @@ _WEBSOCKET_CHATTER = frozenset({"connection open", "connection closed"})
 def _quiet_websocket_lines(record: logging.LogRecord) -> bool:
     """Drop uvicorn's line for an accepted WebSocket (`log_websocket_accepted` logs it, with
     the session id) and the websockets chatter; hide the query values in its other handshake
-    lines (a 403 for an unknown path)."""
+    lines (a 403 for an unknown path), as in every stdlib line."""
     msg = record.msg
     if not isinstance(msg, str):
         return True
     if msg in _WEBSOCKET_CHATTER:
         return False
-    if msg.startswith(_UVICORN_WEBSOCKET_LINE):
-        if msg.endswith("[accepted]"):
-            return False
-        args = record.args
-        if isinstance(args, tuple) and len(args) >= 2:
-            record.args = (args[0], hide_query_values(str(args[1])), *args[2:])
-    return True
-
-
-def hide_query_values(target: str) -> str:
-    """`/ws?body=e30&token=k` -> `/ws?body=[redacted]&token=[redacted]`: the keys say how
-    the client called, the values may be private (a caller's data, an API key)."""
-    path, sep, query = target.partition("?")
-    if not sep:
-        return target
-    keys = (part.partition("=")[0] for part in query.split("&") if part)
-    return path + "?" + "&".join(f"{key}=[redacted]" for key in keys)
+    # Its other handshake lines (a 403 for an unknown path) keep their keys only: the
+    # intercept handler passes every stdlib message through `redact`.
+    return not (msg.startswith(_UVICORN_WEBSOCKET_LINE) and msg.endswith("[accepted]"))
 
 
 def _websocket_target(scope: Mapping[str, Any]) -> str:
     query: bytes = scope.get("query_string", b"")
     target = quote(scope.get("path", ""))
-    return hide_query_values(f"{target}?{query.decode('latin-1')}") if query else target
+    return redact(f"{target}?{query.decode('latin-1')}") if query else target
 
 
 def _client(scope: Mapping[str, Any]) -> str:
