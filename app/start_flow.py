@@ -121,10 +121,7 @@ class StartFlow:
         except BaseException:
             self._manager.release(session)
             raise
-        if self._manager.get(session.id) is not session:  # cancelled or drained meanwhile
-            raise Unavailable(
-                "session_cancelled", f"session {session.id} was cancelled before it started"
-            )
+        self._still_reserved(session, "before it started")
         args = WebSocketSessionArguments(
             session_id=session.id, websocket=websocket, body=session.body
         )
@@ -171,12 +168,14 @@ class StartFlow:
         except BaseException:
             self._manager.release(session)
             raise
-        if self._manager.get(session.id) is not session:
-            raise Unavailable(
-                "session_cancelled",
-                f"session {session.id} was cancelled while its Daily room was being created",
-            )
+        self._still_reserved(session, "while its Daily room was being created")
         return created
+
+    def _still_reserved(self, session: Session, when: str) -> None:
+        """After an await between reserving and starting: a session cancelled (or drained)
+        meanwhile is not started."""
+        if self._manager.get(session.id) is not session:
+            raise Unavailable("session_cancelled", f"session {session.id} was cancelled {when}")
 
     @staticmethod
     def _arguments(session: Session, room: Room | None) -> SessionArguments:
