@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import inspect
 import json
 import signal
 import time
@@ -15,14 +16,18 @@ import pipecat
 import pytest
 from pipecat.frames.protobufs import frames_pb2
 from pipecat.runner.types import WebSocketRunnerArguments
+from pipecat.serializers.twilio import TwilioFrameSerializer
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from app.ws_detect import PEEK_SECS
 from tests.helpers import wait_for
+from tests.pipecat.fake_twilio import FakeTwilioApi
 from tests.server import ServerFactory, ServerProcess
 
 PLAIN_WEBSOCKET = "transport_type" in WebSocketRunnerArguments.__dataclass_fields__
+# Pipecat releases whose Twilio serializer takes the REST API's base URL (1.14 does, 1.0 not).
+TWILIO_BASE_URL = "base_url" in inspect.signature(TwilioFrameSerializer).parameters
 
 # Exotel's first two media-stream messages: `create_transport` detects the provider from
 # them (Exotel's serializer needs no credentials and never calls out).
@@ -56,8 +61,10 @@ class Provider:
         media: dict[str, Any],
         echo: tuple[str, str | None],
         ids: tuple[str, str],
+        dtmf: dict[str, Any],
     ) -> None:
         self.name = name
+        self.dtmf = dtmf  # the caller pressing `#`
         self.call_id, self.stream_id = ids
         self.handshake = handshake
         self.media = media
@@ -86,6 +93,12 @@ PROVIDERS = [
         {"event": "media", "streamSid": "stream-tw", "media": {"payload": SILENCE_MULAW}},
         ("media", "streamSid"),
         ("call-tw", "stream-tw"),
+        {
+            "event": "dtmf",
+            "streamSid": "stream-tw",
+            "sequenceNumber": "5",
+            "dtmf": {"track": "inbound_track", "digit": "#"},
+        },
     ),
     Provider(
         "telnyx",
@@ -106,6 +119,7 @@ PROVIDERS = [
         {"event": "media", "stream_id": "stream-tx", "media": {"payload": SILENCE_MULAW}},
         ("media", None),
         ("call-tx", "stream-tx"),
+        {"event": "dtmf", "stream_id": "stream-tx", "dtmf": {"digit": "#"}},
     ),
     Provider(
         "plivo",
@@ -125,6 +139,7 @@ PROVIDERS = [
         {"event": "media", "streamId": "stream-pl", "media": {"payload": SILENCE_MULAW}},
         ("playAudio", None),
         ("call-pl", "stream-pl"),
+        {"event": "dtmf", "streamId": "stream-pl", "dtmf": {"digit": "#"}},
     ),
     Provider(
         "exotel",
@@ -132,6 +147,7 @@ PROVIDERS = [
         {"event": "media", "stream_sid": "stream-1", "media": {"payload": SILENCE_PCM}},
         ("media", "stream_sid"),
         ("call-1", "stream-1"),
+        {"event": "dtmf", "stream_sid": "stream-1", "dtmf": {"digit": "#", "duration": "250"}},
     ),
 ]
 
@@ -293,10 +309,14 @@ def test_create_transport_detects_a_telephony_websocket(pipecat_server: ServerPr
     stop_and_check_drain(pipecat_server)
 
 
-async def telephony_session(server: ServerProcess, provider: Provider) -> tuple[Any, Any]:
-    """Open the provider's media stream and send its media message every 20 ms (Pipecat's
-    parser may wait for a second message before the bot speaks) until the bot has sent its
-    report and played audio back."""
+async def telephony_call(
+    server: ServerProcess, provider: Provider
+) -> tuple[Any, Any, tuple[int, str]]:
+    """A call as the provider streams it: the handshake, then its media message every 20 ms
+    (Pipecat's parser may wait for a second message before the bot speaks) until the bot
+    has sent its report and played audio back; then the caller presses `#`, which ends the
+    bot, and the stream is closed by the service. Returns the report, the audio message
+    played back and the close code and reason."""
     async with connect(f"{server.ws_url}/ws") as ws:
         for message in provider.handshake:
             await ws.send(json.dumps(message))
@@ -314,35 +334,58 @@ async def telephony_session(server: ServerProcess, provider: Provider) -> tuple[
                 while not answer.done():
                     await ws.send(json.dumps(provider.media))
                     await asyncio.wait({answer}, timeout=0.02)
-            return answer.result()
+            report, echo = answer.result()
         finally:
             answer.cancel()
+        await ws.send(json.dumps(provider.dtmf))
+        async with asyncio.timeout(15):
+            with pytest.raises(ConnectionClosed) as closed:
+                while True:
+                    await ws.recv()
+    assert closed.value.rcvd is not None, "the stream ended without the service closing it"
+    return report, echo, (closed.value.rcvd.code, closed.value.rcvd.reason)
 
 
-def test_each_phone_providers_media_stream_is_detected_and_answered(
-    pipecat_server: ServerProcess,
+def test_each_phone_providers_call_is_detected_answered_and_hung_up(
+    server_for: ServerFactory,
 ) -> None:
     """Twilio, Telnyx, Plivo and Exotel media streams on `/ws`, with no `transport_type` set
-    by the bot: Pipecat's parser tells the provider and the call, and the pipeline plays the
-    caller's audio back in the provider's format."""
-    session_ids = []
-    for provider in PROVIDERS:
-        report, echo = asyncio.run(telephony_session(pipecat_server, provider))
-        session_ids.append(report["session_id"])
-        call_id, stream_id = provider.call_id, provider.stream_id
-        assert (report["transport_type"], report["call_id"], report["stream_id"]) == (
-            provider.name,
-            call_id,
-            stream_id,
+    by the bot: Pipecat's parser tells the provider and the call, the pipeline plays the
+    caller's audio back in the provider's format, and when the bot ends the call (the caller
+    pressed `#`) the service closes the stream. With Twilio's credentials, Pipecat's Twilio
+    serializer also hangs the call up through Twilio's REST API (a fake one on loopback)."""
+    with FakeTwilioApi() as twilio:
+        server = start_pipecat_server(
+            server_for,
+            TEST_TWILIO_API=twilio.url,
+            TWILIO_ACCOUNT_SID=twilio.account_sid,
+            TWILIO_AUTH_TOKEN=twilio.auth_token,
         )
-        assert base64.b64decode(echo["media"]["payload"])
-        if provider.echo_stream_key is not None:
-            # Exotel's key is `stream_sid`; Pipecat 1.0's serializer wrote Twilio's.
-            assert stream_id in (echo.get(provider.echo_stream_key), echo.get("streamSid"))
-    for session_id in session_ids:
-        wait_for(lambda: finished(pipecat_server, session_id) is not None)  # noqa: B023
-        assert finished(pipecat_server, session_id) == "completed"
-    stop_and_check_drain(pipecat_server)
+        session_ids = []
+        for provider in PROVIDERS:
+            report, echo, close = asyncio.run(telephony_call(server, provider))
+            session_ids.append(report["session_id"])
+            call_id, stream_id = provider.call_id, provider.stream_id
+            assert (report["transport_type"], report["call_id"], report["stream_id"]) == (
+                provider.name,
+                call_id,
+                stream_id,
+            )
+            assert base64.b64decode(echo["media"]["payload"])
+            if provider.echo_stream_key is not None:
+                # Exotel's key is `stream_sid`; Pipecat 1.0's serializer wrote Twilio's.
+                assert stream_id in (echo.get(provider.echo_stream_key), echo.get("streamSid"))
+            # Pipecat's transport closes the socket as its pipeline ends (no reason given),
+            # before botdock would close it with "completed".
+            assert close[0] == 1000
+        for session_id in session_ids:
+            wait_for(lambda: finished(server, session_id) is not None)  # noqa: B023
+            assert finished(server, session_id) == "completed"
+        if TWILIO_BASE_URL:
+            assert twilio.hang_ups == [("call-tw", {"Status": ["completed"]})]
+        else:  # Pipecat 1.0's serializer reaches only Twilio's public host: hang-up left off
+            assert twilio.hang_ups == []
+        stop_and_check_drain(server)
 
 
 async def closed_while_running(server: ServerProcess, stop: Any) -> tuple[str, tuple[int, str]]:

@@ -12,22 +12,27 @@ protobuf frames on a plain WebSocket) and every audio frame back. The bot leaves
 
 A plain WebSocket gets `create_transport`'s transport. A phone provider's media stream
 (`transport_type` left `None`) is read as Pipecat's telephony examples read one:
-`parse_telephony_websocket`, then the provider's serializer built by the bot, with
-`auto_hang_up=False` where the serializer has it. (`create_transport` builds those
-serializers with hang-up on, which needs the provider's credentials and calls the
-provider's API when the pipeline ends; tests make no outbound calls.)
+`parse_telephony_websocket`, then the provider's serializer built by the bot. The caller
+pressing `#` ends the pipeline (the bot ends the call). Hang-up through the provider's API is
+on only for Twilio when the test names a Twilio API on loopback (`TEST_TWILIO_API`, with
+`TWILIO_ACCOUNT_SID` and `TWILIO_AUTH_TOKEN`): Pipecat's Twilio serializer takes a base URL,
+the others call their provider's public host, and tests make no outbound calls.
 """
 
 from __future__ import annotations
 
+import inspect
 import json
+import os
 from typing import Any
 
 import pipecatcloud.agent  # imported after botdock configured logging: its sinks must stay
 from loguru import logger
+from pipecat.audio.dtmf.types import KeypadEntry
 from pipecat.frames.frames import (
     Frame,
     InputAudioRawFrame,
+    InputDTMFFrame,
     InputTransportMessageFrame,
     OutputAudioRawFrame,
     OutputTransportMessageUrgentFrame,
@@ -44,6 +49,11 @@ from pipecat.serializers.twilio import TwilioFrameSerializer
 from pipecat.transports.websocket.fastapi import FastAPIWebsocketParams, FastAPIWebsocketTransport
 
 from app.arguments import SessionArguments, WebSocketSessionArguments
+
+try:  # Pipecat 1.4 and later
+    from pipecat.frames.frames import EndWorkerFrame as EndPipelineFrame
+except ImportError:
+    from pipecat.frames.frames import EndTaskFrame as EndPipelineFrame
 
 try:  # Pipecat 1.3 and later
     from pipecat.pipeline.worker import PipelineWorker
@@ -63,6 +73,15 @@ def telephony_serializer(provider: str, call_data: Any) -> Any:
     stream_id = call_data["stream_id"]
     call_id = call_id_of(call_data)
     if provider == "twilio":
+        api = os.environ.get("TEST_TWILIO_API")
+        if api and "base_url" in inspect.signature(TwilioFrameSerializer).parameters:
+            return TwilioFrameSerializer(
+                stream_sid=stream_id,
+                call_sid=call_id,
+                account_sid=os.environ["TWILIO_ACCOUNT_SID"],
+                auth_token=os.environ["TWILIO_AUTH_TOKEN"],
+                base_url=api,
+            )
         return TwilioFrameSerializer(
             stream_sid=stream_id,
             call_sid=call_id,
@@ -120,6 +139,17 @@ class EchoAudio(FrameProcessor):  # type: ignore[misc]
         await self.push_frame(frame, direction)
 
 
+class EndOnPound(FrameProcessor):  # type: ignore[misc]
+    """The caller pressing `#` ends the pipeline, as a bot ends a call."""
+
+    async def process_frame(self, frame: Frame, direction: FrameDirection) -> None:
+        await super().process_frame(frame, direction)
+        if isinstance(frame, InputDTMFFrame) and frame.button == KeypadEntry.POUND:
+            await self.push_frame(EndPipelineFrame(), FrameDirection.UPSTREAM)
+            return
+        await self.push_frame(frame, direction)
+
+
 def call_id_of(call_data: Any) -> Any:
     """The call's id: Pipecat 1.0 kept Telnyx's under `call_control_id`."""
     return call_data.get("call_id") or call_data.get("call_control_id")
@@ -162,7 +192,9 @@ async def bot(args: SessionArguments) -> None:
 
 
 async def run_pipeline(args: SessionArguments, transport: Any) -> None:
-    pipeline = Pipeline([transport.input(), EchoMessages(), EchoAudio(), transport.output()])
+    pipeline = Pipeline(
+        [transport.input(), EchoMessages(), EchoAudio(), EndOnPound(), transport.output()]
+    )
     idle = args.pipeline_idle_timeout_secs
     if PipelineWorker is not None and WorkerRunner is not None:
         worker = PipelineWorker(pipeline, idle_timeout_secs=idle)
