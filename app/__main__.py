@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib.util
 import sys
 
+from dotenv import load_dotenv
 from loguru import logger
 
 from app.config import SettingsError, load_settings
@@ -14,6 +15,10 @@ from app.logs import configure_logging
 
 
 def main() -> int:
+    # `.env` into the process environment (what is already set wins), so the bot's own keys
+    # (DEEPGRAM_API_KEY, OPENAI_API_KEY, ...) reach `os.getenv` as Pipecat Cloud's secrets
+    # and `docker compose`'s env_file do.
+    load_dotenv(".env", override=False)
     try:
         settings = load_settings()
     except SettingsError as exc:

@@ -7,8 +7,8 @@ downloaded) tells when the user has stopped speaking; the context aggregators ke
 conversation. RTVI comes with the `PipelineWorker`: a Pipecat client SDK gets `bot-ready`
 after `client-ready`, then the bot introduces itself.
 
-Keys come from the environment (the real environment wins over a `.env` file, which the
-bot loads itself: botdock's own settings never reach a bot):
+Keys come from the environment, as Pipecat Cloud's secrets do (botdock puts `.env` into the
+environment at start-up; what the real environment sets wins):
 
 - `DEEPGRAM_API_KEY`, `OPENAI_API_KEY`, `CARTESIA_API_KEY` (required);
 - `OPENAI_MODEL` (default `gpt-4.1`) and `CARTESIA_VOICE_ID` (optional).
@@ -27,7 +27,6 @@ or copy this file over `bot.py`. Written for Pipecat 1.3 and later.
 import os
 from typing import Any
 
-from dotenv import load_dotenv
 from loguru import logger
 from pipecat.audio.vad.silero import SileroVADAnalyzer
 from pipecat.frames.frames import LLMRunFrame
@@ -156,7 +155,6 @@ TRANSPORT_PARAMS = {
 
 async def bot(runner_args: RunnerArguments) -> None:
     """Main bot entry point: botdock (and Pipecat's runner) call it once per session."""
-    load_dotenv(override=False)  # the keys, from `.env` when the environment lacks them
     transport = await create_transport(runner_args, TRANSPORT_PARAMS)
     await run_bot(transport, runner_args)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Protocol
 
 from tests import launcher
@@ -21,8 +22,8 @@ _TEST_BOT_VARIABLES = ("RECORD_FILE",)
 class ServerProcess(ServiceProcess):
     """`python -m app` with the given settings (and test-bot variables)."""
 
-    def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        super().__init__("app", env, drop=_TEST_BOT_VARIABLES)
+    def __init__(self, env: Mapping[str, str] | None = None, workdir: Path | None = None) -> None:
+        super().__init__("app", env, workdir=workdir, drop=_TEST_BOT_VARIABLES)
 
 
 class ServerFactory(Protocol):
