@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=65536, ge=1)
     pending_session_timeout_secs: float = Field(default=60, gt=0)
     readyz_timeout_secs: float = Field(default=1, gt=0)
+    max_loop_lag_secs: float = Field(default=0.5, gt=0)
+    loop_lag_warn_secs: float = Field(default=0.25, gt=0)
     client_timeout_secs: float = Field(default=10, gt=0)
     max_header_bytes: int = Field(default=32768, ge=1024)
     ws_max_message_bytes: int = Field(default=1048576, ge=1024)

@@ -52,6 +52,11 @@ class SessionLogContext:
         _SESSION_ID.set(self._outer)
 
 
+def current_session_id() -> str | None:
+    """The session the running code belongs to, if any."""
+    return _SESSION_ID.get()
+
+
 def _add_session_id(record: Record) -> None:
     """The loguru patcher behind `SessionLogContext`; an id already set on the line (by
     `logger.contextualize` or `bind`) wins."""

@@ -15,6 +15,8 @@ from app.bot_loader import Bot, ReadinessCheck, load_bot
 from app.config import Settings
 from app.daily import DailyClient
 from app.errors import install_error_handlers
+from app.loop_monitor import LoopMonitor
+from app.metrics import LoopMetrics
 from app.openapi import install_openapi
 from app.routes import probes, sessions, websocket
 from app.sessions import SessionManager
@@ -39,11 +41,16 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
         daily = DailyClient.from_settings(settings)
         flow = StartFlow(manager, settings.session_mode, daily)
         readiness = ReadinessCheck(loaded.readiness, settings.readyz_timeout_secs)
-        app.state.services = Services(settings, loaded, manager, flow, readiness, daily=daily)
+        loop_monitor = LoopMonitor(settings.loop_lag_warn_secs, LoopMetrics(manager.metrics))
+        loop_monitor.start()
+        app.state.services = Services(
+            settings, loaded, manager, flow, readiness, loop_monitor, daily=daily
+        )
         try:
             yield
         finally:
             await manager.drain(0)
+            await loop_monitor.stop()
             if daily is not None:
                 await daily.aclose()
 

@@ -59,6 +59,26 @@ class SessionMetrics:
         return generate_latest(self.registry)
 
 
+LAG_BUCKETS = (
+    0.001, 0.0025, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, float("inf"),
+)  # fmt: skip
+
+
+class LoopMetrics:
+    """The event loop's lag, written by the loop monitor (app/loop_monitor.py) only."""
+
+    def __init__(self, metrics: SessionMetrics) -> None:
+        self._lag = Histogram(
+            "botdock_event_loop_lag_seconds",
+            "How late the server's event loop woke for a timer, sampled every 0.1 s.",
+            buckets=LAG_BUCKETS,
+            registry=metrics.registry,
+        )
+
+    def observe(self, lag_secs: float) -> None:
+        self._lag.observe(lag_secs)
+
+
 class KindMetrics:
     """One session kind's series, looked up once: `labels()` hashes its arguments and takes
     the metric's lock on every call, six times per session (docs/benchmarks.md)."""

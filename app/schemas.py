@@ -45,6 +45,14 @@ class ProcessFigures(Answer):
     asyncio_tasks: int
 
 
+class LoopFigures(Answer):
+    """The server's event loop: how late it runs what is due (docs/observability.md)."""
+
+    lag_secs: float
+    max_lag_secs: float = Field(description="The largest lag of the last window_secs.")
+    window_secs: float
+
+
 class Health(Answer):
     status: Literal["ok", "full", "draining"]
     mode: SessionMode
@@ -53,6 +61,7 @@ class Health(Answer):
     draining: bool
     version: str
     process: ProcessFigures
+    event_loop: LoopFigures
 
 
 class StartAnswer(Answer):

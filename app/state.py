@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 from app.bot_loader import Bot, ReadinessCheck
 from app.config import Settings
 from app.daily import DailyClient
+from app.loop_monitor import LoopMonitor
 from app.sessions import SessionManager
 from app.start_flow import StartFlow
 
@@ -20,6 +21,7 @@ class Services:
     manager: SessionManager
     flow: StartFlow
     readiness: ReadinessCheck
+    loop: LoopMonitor
     daily: DailyClient | None = None  # set when DAILY_API_KEY is
 
 

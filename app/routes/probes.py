@@ -8,8 +8,9 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from app import __version__
 from app.errors import ErrorBody, error_response
+from app.loop_monitor import WINDOW_SECS
 from app.process_stats import process_figures
-from app.schemas import Health, ProcessFigures, Status
+from app.schemas import Health, LoopFigures, ProcessFigures, Status
 from app.state import services
 
 router = APIRouter(tags=["probes"])
@@ -26,7 +27,7 @@ _READY = Status(status="ready")
 
 @router.get(
     "/readyz",
-    summary="Readiness: 503 when draining, at capacity, or bot.readyz() says no",
+    summary="Readiness: 503 when draining, full, lagging, or bot.readyz() says no",
     response_model=Status,
     responses={503: {"model": ErrorBody, "description": "Not ready: `detail` says why."}},
 )
@@ -38,6 +39,14 @@ async def readyz(request: Request) -> Response:
     if manager.full:
         return error_response(
             503, "not_ready", f"at capacity: {manager.active_count}/{manager.max_sessions} sessions"
+        )
+    lag, limit = svc.loop.max_lag_secs(), svc.settings.max_loop_lag_secs
+    if lag > limit:
+        return error_response(
+            503,
+            "not_ready",
+            f"event loop lag {lag:.2f}s in the last {WINDOW_SECS:g}s is above "
+            f"MAX_LOOP_LAG_SECS ({limit:g}s)",
         )
     ready, why = await svc.readiness()
     if not ready:
@@ -57,6 +66,11 @@ async def health(request: Request) -> Response:
         draining=manager.draining,
         version=__version__,
         process=ProcessFigures(**process_figures()),
+        event_loop=LoopFigures(
+            lag_secs=round(svc.loop.lag_secs(), 4),
+            max_lag_secs=round(svc.loop.max_lag_secs(), 4),
+            window_secs=WINDOW_SECS,
+        ),
     ).response()
 
 

@@ -3,6 +3,7 @@ that must end its own session only."""
 
 import asyncio
 import sys
+import time
 from typing import Any
 
 from app.arguments import SessionArguments
@@ -22,8 +23,17 @@ async def _stubborn() -> None:
             continue
 
 
+async def _block(secs: float) -> None:
+    time.sleep(secs)  # blocks the event loop: what an async bot must never do
+
+
 async def bot(args: SessionArguments) -> None:
-    fault = getattr(args, "body", {}).get("fault", "")
+    body = getattr(args, "body", {})
+    fault = body.get("fault", "")
+    if fault == "block_loop":
+        await _block(float(body.get("secs", 1)))
+    if fault == "block_loop_in_task":  # in a task of its own, as a pipeline's processors run
+        await asyncio.create_task(_block(float(body.get("secs", 1))))
     if fault == "sys_exit":
         sys.exit(3)
     if fault == "sys_exit_0":

@@ -7,6 +7,11 @@ import pytest
 from tests import secrets
 from tests.server import ServerFactory, ServerProcess
 
+# MAX_LOOP_LAG_SECS off (60 s) unless a test sets it: a test that floods the server on a busy
+# two-core machine lags its loop, and readiness by loop lag has tests of its own
+# (test_loop_health.py); elsewhere `/readyz` must answer for what the test checks.
+_DEFAULTS = {"BOT_MODULE": "tests.bots.recorder", "MAX_LOOP_LAG_SECS": "60"}
+
 
 @pytest.fixture
 def server_for() -> Iterator[ServerFactory]:
@@ -15,7 +20,7 @@ def server_for() -> Iterator[ServerFactory]:
     servers: list[ServerProcess] = []
 
     def start(env: Mapping[str, str] | None = None, wait: bool = True) -> ServerProcess:
-        server = ServerProcess({"BOT_MODULE": "tests.bots.recorder", **(env or {})})
+        server = ServerProcess({**_DEFAULTS, **(env or {})})
         servers.append(server)
         server.spawn()
         if wait:

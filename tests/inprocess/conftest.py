@@ -20,7 +20,8 @@ def client_for() -> Iterator[ClientFactory]:
     clients: list[TestClient] = []
 
     def build(bot_module: str = "tests.bots.recorder", **values: Any) -> TestClient:
-        settings = explicit_settings(bot_module=bot_module, **values)
+        # Readiness by loop lag off unless asked for (see tests/e2e/conftest.py).
+        settings = explicit_settings(bot_module=bot_module, **{"max_loop_lag_secs": 60, **values})
         client = TestClient(create_app(settings, load_bot(bot_module)))
         client.__enter__()
         clients.append(client)

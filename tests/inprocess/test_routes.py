@@ -25,6 +25,9 @@ def test_livez_readyz_health(client_for: ClientFactory) -> None:
     assert client.get("/readyz").json() == {"status": "ready"}
     health = client.get("/health").json()
     assert set(health.pop("process")) == {"rssBytes", "openFds", "threads", "asyncioTasks"}
+    loop = health.pop("eventLoop")
+    assert set(loop) == {"lagSecs", "maxLagSecs", "windowSecs"}
+    assert loop["windowSecs"] == 5 and loop["maxLagSecs"] >= loop["lagSecs"] >= 0
     assert health == {
         "status": "ok",
         "mode": "daily",
