@@ -20,7 +20,8 @@ arguments (and Pipecat Cloud's), so a bot written as Pipecat's examples show wor
 Optionally define `readyz()` returning `True`/`False` (or `{"ready": bool}`) to hold the
 service out of a load balancer while a dependency of yours is down.
 
-This default needs no API keys: it echoes WebSocket text messages and logs the other kinds.
+This default needs no API keys: it echoes WebSocket text and binary messages and logs the
+other kinds.
 """
 
 from loguru import logger
@@ -35,16 +36,16 @@ from app.arguments import (
 
 async def bot(args: SessionArguments) -> None:
     if isinstance(args, WebSocketSessionArguments):
-        # Echo every text message back until the client disconnects.
+        # Echo every message (text or binary) back until the client disconnects.
         websocket = args.websocket
         while True:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            if message.get("text") is None:  # a binary frame: say so and end the session
-                await websocket.close(1003, "this bot echoes text messages only")
-                return
-            await websocket.send_text(message["text"])
+            if message.get("text") is not None:
+                await websocket.send_text(message["text"])
+            elif message.get("bytes") is not None:  # a binary frame (audio, protobuf)
+                await websocket.send_bytes(message["bytes"])
     elif isinstance(args, DailySessionArguments):
         # A real voice bot would start a Pipecat pipeline with a DailyTransport here.
         logger.info("Daily session for room {} with body {}", args.room_url, args.body)

@@ -27,6 +27,7 @@ import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from loguru import logger
 
@@ -75,6 +76,11 @@ class SessionRoom:
     exp: int
     bot_token: str = field(repr=False)
     caller_token: str | None = field(default=None, repr=False)
+
+
+def room_name(room_url: str) -> str:
+    """The room's name in its URL (`https://<domain>.daily.co/<name>`); "" when none."""
+    return urlsplit(room_url).path.strip("/").rsplit("/", 1)[-1]
 
 
 def _capped_exp(props: dict[str, Any], exp: int) -> int:
@@ -169,6 +175,41 @@ class DailyClient:
         expires = datetime.fromtimestamp(created.exp, UTC).isoformat(timespec="seconds")
         logger.info("Daily room {} created; it expires at {}", created.name, expires)
         return created
+
+    async def create_caller_token(
+        self, room_url: str, token_properties: dict[str, Any], *, limit_secs: float
+    ) -> str:
+        """A participant (non-owner) token for a room the caller brought, within
+        `DAILY_START_TIMEOUT_SECS`; it expires with the session's time limit at the latest."""
+        exp = math.ceil(time.time() + limit_secs)
+        props = {
+            **token_properties,
+            "room_name": room_name(room_url),
+            "is_owner": False,
+            "exp": _capped_exp(token_properties, exp),
+        }
+        try:
+            async with asyncio.timeout(self._start_timeout) as deadline:
+                return await self.create_meeting_token(props)
+        except TimeoutError:
+            if not deadline.expired():
+                raise
+            error = DailyTimeout(
+                "daily_timeout",
+                "creating the caller's Daily meeting token took longer than "
+                f"{_fmt(self._start_timeout)}s (DAILY_START_TIMEOUT_SECS)",
+            )
+            self._log_token_failure(error)
+            raise error from None
+        except DailyError as error:
+            self._log_token_failure(error)
+            raise
+
+    def _log_token_failure(self, error: DailyError) -> None:
+        reason = f" [{error.reason}]" if error.reason else ""
+        logger.warning(
+            "caller's Daily token not created: {} {}{}", error.code, error.detail, reason
+        )
 
     async def _create(
         self,

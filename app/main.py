@@ -36,6 +36,7 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
             max_sessions=settings.max_sessions,
             session_timeout_secs=settings.session_timeout_secs,
             pending_timeout_secs=settings.pending_session_timeout_secs,
+            token_ttl_secs=settings.session_token_ttl_secs,
             client_gone=(WebSocketDisconnect,),
         )
         daily = DailyClient.from_settings(settings)

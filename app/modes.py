@@ -19,6 +19,17 @@ class Entry(StrEnum):
     WEBSOCKET = "websocket"  # WS /ws
 
 
+class Transport(StrEnum):
+    """The `transport` a start request names, as Pipecat's runner reads it."""
+
+    WEBSOCKET = "websocket"
+    DAILY = "daily"
+    WEBRTC = "webrtc"
+
+
+TRANSPORTS = tuple(t.value for t in Transport)
+
+
 @dataclass(frozen=True)
 class Room:
     """A Daily room and the bot's token for it, as the caller sent them."""
@@ -40,9 +51,13 @@ def room_from(url: str | None, token: str | None, url_name: str, token_name: str
     return Room(url, token)
 
 
-def session_kind(mode: SessionMode, entry: Entry, wants_room: bool) -> SessionKind:
+def session_kind(
+    mode: SessionMode, entry: Entry, wants_room: bool, transport: Transport | None = None
+) -> SessionKind:
     """The kind of session a start begins. `wants_room`: the caller brought a Daily room or
-    asked for one to be created."""
+    asked for one to be created. `transport`: the kind the start request named, if any."""
+    if transport is not None:
+        return _named_kind(mode, transport, wants_room)
     if entry is Entry.WEBSOCKET:
         if mode in (SessionMode.PIPECAT, SessionMode.DAILY):
             raise BadRequest(
@@ -51,20 +66,56 @@ def session_kind(mode: SessionMode, entry: Entry, wants_room: bool) -> SessionKi
         return SessionKind.WEBSOCKET
     if mode is SessionMode.WEBSOCKET:
         if entry is Entry.BOT or wants_room:
-            raise BadRequest(
-                "mode_mismatch",
-                "SESSION_MODE=websocket serves WebSocket sessions only: connect to /ws "
-                "(POST /start without a room announces one)",
-            )
+            raise _websocket_only()
         return SessionKind.WEBSOCKET
     if mode is SessionMode.PIPECAT:
         if wants_room:
-            raise BadRequest(
-                "mode_mismatch",
-                "SESSION_MODE=pipecat serves plain sessions only; this request asks for a "
-                "Daily room",
-            )
+            raise _plain_only()
         return SessionKind.PIPECAT
     if mode is SessionMode.DAILY:
         return SessionKind.DAILY
     return SessionKind.DAILY if wants_room else SessionKind.PIPECAT
+
+
+def _named_kind(mode: SessionMode, transport: Transport, wants_room: bool) -> SessionKind:
+    """The kind a start request's `transport` asks for; a kind the mode does not serve gets
+    the mode's own error."""
+    if transport is Transport.WEBRTC:
+        # SmallWebRTC sessions start from their offer (POST /api/offer), not from here.
+        raise BadRequest(
+            "transport_unsupported",
+            'transport "webrtc": POST /start does not start SmallWebRTC sessions; send the '
+            "WebRTC offer to POST /api/offer",
+        )
+    if transport is Transport.WEBSOCKET:
+        if wants_room:
+            raise BadRequest(
+                "transport_mismatch",
+                'transport "websocket" takes no Daily room: drop room_url, token and '
+                'createDailyRoom, or send transport "daily"',
+            )
+        if mode in (SessionMode.PIPECAT, SessionMode.DAILY):
+            raise BadRequest(
+                "mode_mismatch", f"SESSION_MODE={mode.value} does not serve WebSocket sessions"
+            )
+        return SessionKind.WEBSOCKET
+    if mode is SessionMode.WEBSOCKET:
+        raise _websocket_only()
+    if mode is SessionMode.PIPECAT:
+        raise _plain_only()
+    return SessionKind.DAILY
+
+
+def _websocket_only() -> BadRequest:
+    return BadRequest(
+        "mode_mismatch",
+        "SESSION_MODE=websocket serves WebSocket sessions only: connect to /ws "
+        "(POST /start without a room announces one)",
+    )
+
+
+def _plain_only() -> BadRequest:
+    return BadRequest(
+        "mode_mismatch",
+        "SESSION_MODE=pipecat serves plain sessions only; this request asks for a Daily room",
+    )

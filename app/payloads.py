@@ -7,7 +7,7 @@ import asyncio
 import base64
 import binascii
 import json
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import Request
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -31,6 +31,13 @@ class StartRequest(BaseModel):
     )
 
     body: dict[str, Any] = Field(default_factory=dict, description="Custom data for the bot.")
+    # The session kind to start, as Pipecat's runner reads it (app.modes.Transport); absent:
+    # decided by SESSION_MODE and the room fields.
+    transport: Literal["websocket", "daily", "webrtc"] | None = Field(
+        default=None,
+        description='"websocket": an announced WebSocket session (answers wsUrl and token); '
+        '"daily": a Daily session; "webrtc": SmallWebRTC, which starts from POST /api/offer.',
+    )
     create_daily_room: bool = Field(default=False, alias="createDailyRoom")
     daily_room_properties: dict[str, Any] | None = Field(default=None, alias="dailyRoomProperties")
     daily_meeting_token_properties: dict[str, Any] | None = Field(

@@ -64,15 +64,42 @@ class Health(Answer):
     event_loop: LoopFigures
 
 
-class StartAnswer(Answer):
-    session_id: str
-    daily_room: str | None = Field(default=None, description="Daily sessions: the room URL.")
+class WebSocketStart(Answer):
+    """`POST /start` for a WebSocket session: exactly the connection parameters Pipecat's
+    WebSocket transport accepts (it refuses any other key, and appends `?token=` itself)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ws_url: str = Field(description="Where to connect: /ws?session_id=<the session's id>.")
+    token: str = Field(
+        description="The session's short-lived, single-use token: send it as ?token= on wsUrl "
+        "(Pipecat's WebSocket transport does). SESSION_TOKEN_TTL_SECS."
+    )
+
+
+class DailyStart(Answer):
+    """`POST /start` for a Daily session: what Pipecat's Daily transport reads (as Pipecat
+    Cloud answers)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    daily_room: str = Field(description="The room URL.")
     daily_token: str | None = Field(
-        default=None, description="Daily rooms created here: the caller's participant token."
+        default=None,
+        description="The caller's participant token: for a room created here, or, with "
+        "DAILY_API_KEY set, for a room the caller brought.",
     )
-    ws_url: str | None = Field(
-        default=None, description="WebSocket mode: where to connect to join this session."
-    )
+
+
+class PlainStart(Answer):
+    """`POST /start` for a plain session, which no client transport joins."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str
+
+
+StartAnswer = WebSocketStart | DailyStart | PlainStart
 
 
 class BotAnswer(Answer):

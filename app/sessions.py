@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import hmac
-import secrets
 import time
 import uuid
 from collections.abc import Callable
@@ -26,9 +25,10 @@ from loguru import logger
 
 from app.arguments import SessionArguments
 from app.bot_loader import Bot
-from app.exceptions import AtCapacity, Conflict, NotFound, Unauthorized, Unavailable
+from app.exceptions import AtCapacity, Conflict, NotFound, Unavailable
 from app.logs import SessionLogContext
 from app.metrics import KindMetrics, SessionMetrics
+from app.session_tokens import SessionTokens, TokenRefused
 
 
 class SessionKind(StrEnum):
@@ -95,13 +95,15 @@ class SessionManager:
         max_sessions: int,
         session_timeout_secs: float,
         pending_timeout_secs: float,
+        token_ttl_secs: float | None = None,
         metrics: SessionMetrics | None = None,
         client_gone: tuple[type[BaseException], ...] = (),
         stop_grace_secs: float = STOP_GRACE_SECS,
     ) -> None:
         """`client_gone`: exceptions that mean the session's client went away (a closed
         WebSocket): a normal end of the session, not a failure. `stop_grace_secs`: how long a
-        bot may take to stop once the service ends its session."""
+        bot may take to stop once the service ends its session. `token_ttl_secs`: how long an
+        announced session's token is valid (default: `pending_timeout_secs`)."""
         self._bot = bot
         self._stop_grace = stop_grace_secs
         self._client_gone = client_gone
@@ -113,6 +115,9 @@ class SessionManager:
         self._max = max_sessions
         self._timeout = session_timeout_secs
         self._pending_timeout = pending_timeout_secs
+        self._tokens = SessionTokens(
+            pending_timeout_secs if token_ttl_secs is None else token_ttl_secs
+        )
         self._sessions: dict[str, Session] = {}
         self._draining = False
         self._idle = asyncio.Event()
@@ -178,31 +183,46 @@ class SessionManager:
         return session
 
     def announce(self, session: Session) -> str:
-        """Keep a reserved WebSocket session waiting for its connection, for a while, and
-        return the single-use token that its connection must present to claim it."""
+        """Keep a reserved WebSocket session waiting for its connection and return the
+        short-lived, single-use token that its connection must present to claim it. It waits
+        no longer than its token lives: once the token has expired nobody can claim it."""
         loop = asyncio.get_running_loop()
-        session.expiry = loop.call_later(self._pending_timeout, self._expire, session)
-        session.claim_token = secrets.token_urlsafe(24)
+        wait = min(self._pending_timeout, self._tokens.ttl_secs)
+        session.expiry = loop.call_later(wait, self._expire, session)
+        session.claim_token = self._tokens.issue(session.id)
         self._count_started(session)
         return session.claim_token
 
     def claim(self, session_id: str, token: str | None) -> Session:
-        """Hand an announced session to the WebSocket that names it and presents its token
-        (once: a claimed session's token is spent)."""
+        """Hand an announced session to the WebSocket that names it and presents its token.
+        The token is checked first (so a refusal says nothing of other sessions), then spent:
+        a second use is refused. An expired token ends its session, which nobody can claim
+        any more."""
         session = self._sessions.get(session_id)
+        try:
+            self._tokens.check(token, session_id)
+        except TokenRefused as refused:
+            expired = refused.code == "session_token_expired"
+            if expired and session is not None and session.expiry is not None:
+                self._expire(session)
+            raise
         if session is None or session.kind is not SessionKind.WEBSOCKET:
-            raise NotFound("unknown_session", f"no announced session {session_id}")
-        expected = session.claim_token
-        if token is None or expected is None or not hmac.compare_digest(token, expected):
-            if session.state is not SessionState.PENDING or session.expiry is None:
-                raise Conflict("session_taken", f"session {session_id} is already connected")
-            raise Unauthorized(
-                "invalid_session_token",
-                f"session {session_id} is claimed with the token POST /start answered "
-                "(in its wsUrl)",
+            raise NotFound(
+                "unknown_session",
+                f"no announced session {session_id} is waiting: it ended, was cancelled, or "
+                "its token was used",
             )
-        if session.state is not SessionState.PENDING or session.expiry is None:
-            raise Conflict("session_taken", f"session {session_id} is already connected")
+        expected = session.claim_token
+        if (
+            session.state is not SessionState.PENDING
+            or session.expiry is None
+            or expected is None
+            or not hmac.compare_digest(token or "", expected)
+        ):
+            raise TokenRefused(
+                "session_token_used",
+                f"the session token was already used: session {session_id} is connected",
+            )
         session.claim_token = None
         session.expiry.cancel()
         session.expiry = None
@@ -311,8 +331,10 @@ class SessionManager:
 
     def _expire(self, session: Session) -> None:
         if self._sessions.get(session.id) is session and session.state is SessionState.PENDING:
-            session.expiry = None
-            session.end_reason = "no WebSocket connected in time"
+            if session.expiry is not None:
+                session.expiry.cancel()
+                session.expiry = None
+            session.end_reason = "no WebSocket claimed it in time"
             with SessionLogContext(session.id):
                 self._finish(session, SessionState.TIMED_OUT)
 

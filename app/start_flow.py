@@ -24,9 +24,9 @@ from app.arguments import (
     WebSocketSessionArguments,
 )
 from app.config import SessionMode
-from app.daily import DailyClient, SessionRoom
-from app.exceptions import BadRequest, Unavailable
-from app.modes import Entry, Room, session_kind
+from app.daily import DailyClient, SessionRoom, room_name
+from app.exceptions import BadRequest, InvalidRequest, Unavailable
+from app.modes import Entry, Room, Transport, session_kind
 from app.room_options import RoomOptions, room_options
 from app.sessions import Session, SessionKind, SessionManager, SessionState
 
@@ -44,6 +44,7 @@ class StartAsk:
     room_properties: dict[str, Any] | None = None
     token_properties: dict[str, Any] | None = None
     room_fields: str = "room_url and token"  # how this entry's caller sends a room, for errors
+    transport: Transport | None = None  # the kind the request named; None: the mode decides
 
 
 @dataclass(frozen=True)
@@ -52,7 +53,7 @@ class Started:
 
     session: Session
     room: Room | None = None  # the Daily room the bot joins
-    caller_token: str | None = field(default=None, repr=False)  # for a room created here
+    caller_token: str | None = field(default=None, repr=False)  # the caller's Daily token
     done: asyncio.Future[SessionState] | None = None  # its final state; None: announced
     claim_token: str | None = field(default=None, repr=False)  # an announced session's key
 
@@ -69,8 +70,10 @@ class StartFlow:
         """Start a session over HTTP: its bot runs in the background (`Started.done` gets
         its final state), or, in `websocket` mode, it is announced and waits for its
         WebSocket."""
-        kind = session_kind(self._mode, ask.entry, ask.room is not None or ask.create_room)
+        wants_room = ask.room is not None or ask.create_room
+        kind = session_kind(self._mode, ask.entry, wants_room, ask.transport)
         plan = self._room_plan(kind, ask)
+        token_plan = self._caller_token_plan(kind, ask)
         session = self._manager.reserve(
             kind, session_id=ask.session_id, body=ask.body, max_secs=ask.max_secs
         )
@@ -80,6 +83,8 @@ class StartFlow:
         if plan is not None:
             created = await self._create_room(session, *plan)
             room, caller_token = Room(created.url, created.bot_token), created.caller_token
+        elif token_plan is not None and room is not None:
+            caller_token = await self._create_caller_token(session, room, *token_plan)
         done = self._manager.start(session, self._arguments(session, room))
         return Started(session, room, caller_token, done)
 
@@ -152,6 +157,39 @@ class StartFlow:
             # Only the bot's token: /bot answers when the bot returns, too late for a caller's.
             return daily, room_options(None, None, caller_token=False)
         return daily, room_options(ask.room_properties, ask.token_properties)
+
+    def _caller_token_plan(
+        self, kind: SessionKind, ask: StartAsk
+    ) -> tuple[DailyClient, RoomOptions] | None:
+        """For a room the caller brought to `POST /start`: the client and options to make the
+        caller's participant token with, or None (no DAILY_API_KEY: the caller gets no token;
+        docs/daily.md). The bot keeps the token the caller sent."""
+        if kind is not SessionKind.DAILY or ask.room is None or ask.entry is not Entry.START:
+            return None
+        if self._daily is None:
+            return None
+        if not room_name(ask.room.url):
+            raise InvalidRequest(
+                "invalid_request",
+                "room_url names no Daily room: expected https://<domain>.daily.co/<room>",
+            )
+        return self._daily, room_options(None, ask.token_properties)
+
+    async def _create_caller_token(
+        self, session: Session, room: Room, daily: DailyClient, options: RoomOptions
+    ) -> str:
+        """The caller's participant token for its own room. On any failure the slot is given
+        back without counting anything, and no bot starts."""
+        try:
+            with logger.contextualize(session_id=session.id):
+                token = await daily.create_caller_token(
+                    room.url, options.token_properties, limit_secs=session.limit_secs
+                )
+        except BaseException:
+            self._manager.release(session)
+            raise
+        self._still_reserved(session, "while its caller's Daily token was being created")
+        return token
 
     async def _create_room(
         self, session: Session, daily: DailyClient, options: RoomOptions

@@ -9,6 +9,7 @@ import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 
 def b64(obj: Any) -> str:
@@ -37,3 +38,14 @@ async def wait_until(predicate: Callable[[], Awaitable[bool]], timeout: float = 
             return
         await asyncio.sleep(0.05)
     raise AssertionError("condition not met in time")
+
+
+def transport_ws_url(answer: dict[str, Any]) -> str:
+    """Where Pipecat's WebSocket transport connects for a `POST /start` answer: it accepts
+    only `wsUrl` and `token`, and appends `token` to `wsUrl` as a query parameter
+    (`encodeURIComponent`), as @pipecat-ai/websocket-transport 1.7 does."""
+    assert set(answer) == {"wsUrl", "token"}, answer
+    url = answer["wsUrl"]
+    separator = "&" if "?" in url else "?"
+    token = quote(answer["token"], safe="-_.!~*'()")
+    return f"{url}{separator}token={token}"

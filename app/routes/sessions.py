@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Path, Request
 from fastapi.responses import Response
@@ -11,7 +11,7 @@ from fastapi.responses import Response
 from app.auth import check_api_key, require_api_key
 from app.errors import error_response
 from app.exceptions import NotFound
-from app.modes import Entry, room_from
+from app.modes import Entry, Transport, room_from
 from app.payloads import (
     BOT_HEADER_PARAMETERS,
     StartRequest,
@@ -23,9 +23,12 @@ from app.routes.request_route import RequestRoute
 from app.schemas import (
     BotAnswer,
     CancelAnswer,
+    DailyStart,
+    PlainStart,
     SessionInfo,
     SessionList,
     StartAnswer,
+    WebSocketStart,
     errors,
 )
 from app.sessions import MAX_SESSION_ID_LENGTH, SessionState
@@ -41,6 +44,15 @@ router = APIRouter(tags=["sessions"], route_class=RequestRoute)
 _AUTH = [Depends(require_api_key)]
 
 _JSON_OBJECT = {"type": "object", "additionalProperties": True}
+# The session id travels in headers: Pipecat's client hands the whole answer body to its
+# transport, and the WebSocket transport refuses any key but wsUrl and token.
+_STARTED_HEADERS = {
+    "X-Session-Id": {"description": "The session's id.", "schema": {"type": "string"}},
+    "Location": {
+        "description": "The session's resource: /sessions/{id}.",
+        "schema": {"type": "string"},
+    },
+}
 
 
 @router.post(
@@ -49,7 +61,10 @@ _JSON_OBJECT = {"type": "object", "additionalProperties": True}
     summary="Start a session and return at once (Pipecat's start request)",
     response_model=StartAnswer,
     response_model_exclude_none=True,
-    responses=errors(400, 401, 408, 413, 415, 422, 429, 502, 503, 504),
+    responses={
+        201: {"description": "Started or announced", "headers": _STARTED_HEADERS},
+        **errors(400, 401, 408, 413, 415, 422, 429, 502, 503, 504),
+    },
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -72,20 +87,23 @@ async def start(request: Request) -> Response:
         create_room=parsed.create_daily_room,
         room_properties=parsed.daily_room_properties,
         token_properties=parsed.daily_meeting_token_properties,
+        transport=None if parsed.transport is None else Transport(parsed.transport),
     )
     started = await svc.flow.start(ask)
     session = started.session
-    ws_url = None
-    if started.done is None:  # announced: the caller connects to /ws to run it
+    answer: StartAnswer
+    if started.claim_token is not None:  # announced: the caller connects to /ws to run it
         base = str(request.url_for("websocket_session")).replace("http", "ws", 1)
-        ws_url = f"{base}?{urlencode({'session_id': session.id, 'token': started.claim_token})}"
-    answer = StartAnswer(
-        session_id=session.id,
-        daily_room=started.room.url if started.room is not None else None,
-        daily_token=started.caller_token,
-        ws_url=ws_url,
-    )
-    return answer.response(201)
+        ws_url = f"{base}?{urlencode({'session_id': session.id})}"
+        answer = WebSocketStart(ws_url=ws_url, token=started.claim_token)
+    elif started.room is not None:
+        answer = DailyStart(daily_room=started.room.url, daily_token=started.caller_token)
+    else:
+        answer = PlainStart(session_id=session.id)
+    response = answer.response(201)
+    response.headers["X-Session-Id"] = session.id
+    response.headers["Location"] = f"/sessions/{quote(session.id, safe='')}"
+    return response
 
 
 @router.post(

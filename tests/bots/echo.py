@@ -1,5 +1,5 @@
 """The template's own echo bot, behaving like the `bot.py` botdock ships: it echoes WebSocket
-text, closes with 1003 on a binary frame, and logs the other session kinds.
+text and binary frames, and logs the other session kinds.
 
 The tests load this one wherever they need "a bot that just works": `bot.py` is the user's,
 and the template's suite never imports or runs it.
@@ -22,10 +22,10 @@ async def bot(args: SessionArguments) -> None:
             message = await websocket.receive()
             if message["type"] == "websocket.disconnect":
                 return
-            if message.get("text") is None:  # a binary frame: say so and end the session
-                await websocket.close(1003, "this bot echoes text messages only")
-                return
-            await websocket.send_text(message["text"])
+            if message.get("text") is not None:
+                await websocket.send_text(message["text"])
+            elif message.get("bytes") is not None:  # a binary frame (audio, protobuf)
+                await websocket.send_bytes(message["bytes"])
     elif isinstance(args, DailySessionArguments):
         logger.info("Daily session for room {} with body {}", args.room_url, args.body)
     elif isinstance(args, PipecatSessionArguments):

@@ -40,9 +40,8 @@ def test_daily_start_end_to_end_bot_gets_owner_token_caller_participant_token(
     after = time.time()
     assert response.status_code == 201
     owner, participant = fake_daily.token(owner=True), fake_daily.token(owner=False)
-    session_id = response.json()["sessionId"]
+    session_id = response.headers["x-session-id"]
     assert response.json() == {
-        "sessionId": session_id,
         "dailyRoom": "https://botdock-test.daily.co/room-1",
         "dailyToken": participant,
     }

@@ -13,7 +13,7 @@ import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from tests.helpers import b64, wait_until
+from tests.helpers import b64, transport_ws_url, wait_until
 from tests.server import ServerFactory, ServerProcess
 
 MARKER = "private-caller-data-5d41402abc"
@@ -197,8 +197,8 @@ async def test_api_key_never_reaches_the_log_however_the_query_spells_it(
 async def test_an_announced_sessions_token_never_reaches_the_log(server_for: ServerFactory) -> None:
     server = server_for({"SESSION_MODE": "websocket"})
     answer = httpx.post(f"{server.url}/start", json={}).json()
-    token = answer["wsUrl"].rsplit("token=", 1)[1]
-    async with connect(answer["wsUrl"]) as ws:
+    token = answer["token"]
+    async with connect(transport_ws_url(answer)) as ws:
         await ws.send("ping")
         assert await ws.recv() != ""
     assert token not in server.log()

@@ -99,10 +99,11 @@ def test_start_creates_private_room_and_bot_gets_owner_token_caller_participant_
     )
     after = time.time()
     assert response.status_code == 201
-    session_id = response.json()["sessionId"]
+    session_id = response.headers["x-session-id"]
+    assert response.headers["location"] == f"/sessions/{session_id}"
     owner, participant = fake_daily.token(owner=True), fake_daily.token(owner=False)
+    # Exactly what Pipecat's Daily transport reads; the session id is in the headers.
     assert response.json() == {
-        "sessionId": session_id,
         "dailyRoom": "https://botdock-test.daily.co/room-1",
         "dailyToken": participant,
     }
@@ -169,20 +170,36 @@ def test_auto_mode_creates_a_room_only_when_asked(
     assert recorder.RECORDS[1]["token"] == fake_daily.token(owner=True)
 
 
-def test_caller_room_makes_no_daily_call(client_for: ClientFactory, fake_daily: FakeDaily) -> None:
+def test_caller_room_gets_a_participant_token_minted_for_the_caller(
+    client_for: ClientFactory, fake_daily: FakeDaily
+) -> None:
     client = daily_client(client_for, fake_daily)
+    before = time.time()
     response = client.post(
         "/start",
-        json={**CREATE, "room_url": "https://example.daily.co/mine", "token": "bot-token-9"},
+        json={
+            **CREATE,
+            "room_url": "https://example.daily.co/mine",
+            "token": "bot-token-9",
+            "dailyMeetingTokenProperties": {"user_name": "Ada"},
+        },
     )
+    after = time.time()
     assert response.status_code == 201
+    participant = fake_daily.token(owner=False)
     assert response.json() == {
-        "sessionId": response.json()["sessionId"],
         "dailyRoom": "https://example.daily.co/mine",
+        "dailyToken": participant,
     }
+    (sent,) = fake_daily.requests
+    assert sent.path == "/v1/meeting-tokens"
+    exp = sent.json["properties"].pop("exp")
+    assert sent.json == {"properties": {"user_name": "Ada", "room_name": "mine", "is_owner": False}}
+    assert exp in room_exp_between(before, after, 7200)
+    # /bot answers when the bot returns, too late for a caller's token: no Daily call.
     headers = {"x-daily-room-url": "https://example.daily.co/b", "x-daily-room-token": "t-b"}
     assert client.post("/bot", headers=headers).json() == {}
-    assert fake_daily.requests == []
+    assert len(fake_daily.requests) == 1
     wait_for(lambda: len(recorder.RECORDS) == 2)
     assert sorted(r["token"] for r in recorder.RECORDS) == ["bot-token-9", "t-b"]
 
@@ -251,8 +268,8 @@ def test_readyz_and_own_room_sessions_do_not_depend_on_daily(client_for: ClientF
     client = daily_client(client_for, None)  # nothing listens at DAILY_API_URL
     assert client.post("/start", json=CREATE).status_code == 502
     assert client.get("/readyz").json() == {"status": "ready"}
-    own = {"room_url": "https://example.daily.co/r", "token": "t"}
-    assert client.post("/start", json=own).status_code == 201
+    own = {"x-daily-room-url": "https://example.daily.co/r", "x-daily-room-token": "t"}
+    assert client.post("/bot", headers=own).json() == {}
     wait_for(lambda: len(recorder.RECORDS) == 1)
     assert client.get("/readyz").status_code == 200
 
@@ -318,6 +335,8 @@ def test_capacity_and_drain_are_checked_before_any_call(
     client = daily_client(client_for, fake_daily, max_sessions=1)
     own = {"room_url": "https://example.daily.co/r", "token": "t", "body": {"sleep": 30}}
     assert client.post("/start", json=own).status_code == 201
+    assert fake_daily.paths() == ["POST /v1/meeting-tokens"]  # the caller's token
+    fake_daily.requests.clear()
     response = client.post("/start", json=CREATE)
     assert response.status_code == 429
     assert response.json()["error"] == "at_capacity"

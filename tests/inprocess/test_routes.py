@@ -2,7 +2,6 @@
 
 import base64
 import json
-import re
 from collections.abc import Iterator
 
 import pytest
@@ -10,7 +9,7 @@ from fastapi.testclient import TestClient
 from starlette.websockets import WebSocketDisconnect
 
 from tests.bots import recorder, sync_blocker
-from tests.helpers import b64, wait_for
+from tests.helpers import b64, transport_ws_url, wait_for
 from tests.inprocess.clients import ClientFactory, manager, on_loop
 
 ROOM = {"x-daily-room-url": "https://example.daily.co/r1", "x-daily-room-token": "bot-token-1"}
@@ -164,10 +163,8 @@ def test_websocket_peeked_text_reaches_the_bot_first(client_for: ClientFactory) 
 def test_websocket_peeked_binary_reaches_the_bot_first(client_for: ClientFactory) -> None:
     client = client_for(bot_module="tests.bots.echo")
     with client.websocket_connect("/ws") as ws:
-        ws.send_bytes(b"\x08\x01")  # the echo bot ends on a binary frame: it read this one
-        with pytest.raises(WebSocketDisconnect) as closed:
-            ws.receive_text()
-        assert closed.value.code == 1003
+        ws.send_bytes(b"\x08\x01")  # the echo bot echoes binary frames: it read this one
+        assert ws.receive_bytes() == b"\x08\x01"
 
 
 @pytest.mark.usefixtures("peeking")
@@ -221,9 +218,13 @@ def test_websocket_mode_start_announces_and_ws_joins(client_for: ClientFactory) 
     client = client_for(session_mode="websocket")
     response = client.post("/start", json={"body": {"room": "lobby"}})
     assert response.status_code == 201
-    session_id = response.json()["sessionId"]
-    ws_url = response.json()["wsUrl"]
-    assert re.fullmatch(rf"ws://testserver/ws\?session_id={session_id}&token=[\w-]{{32}}", ws_url)
+    session_id = response.headers["x-session-id"]
+    assert response.headers["location"] == f"/sessions/{session_id}"
+    assert response.json() == {
+        "wsUrl": f"ws://testserver/ws?session_id={session_id}",
+        "token": response.json()["token"],
+    }
+    ws_url = transport_ws_url(response.json())
     listed = client.get(f"/sessions/{session_id}").json()
     assert (listed["state"], listed["kind"]) == ("pending", "websocket")
     with client.websocket_connect(ws_url.removeprefix("ws://testserver")) as ws:
@@ -253,8 +254,8 @@ def test_websocket_mode_refuses_http_bot(client_for: ClientFactory) -> None:
 @pytest.mark.parametrize(
     ("query", "code", "reason"),
     [
-        ("", 4401, "is claimed with the token POST /start answered (in its wsUrl)"),
-        ("&token=not-the-token", 4401, "is claimed with the token POST /start answered"),
+        ("", 4401, "needs the token that POST /start answered (?token=)"),
+        ("&token=not-the-token", 4401, "the session token is not valid"),
     ],
     ids=["no-token", "wrong-token"],
 )
@@ -262,8 +263,8 @@ def test_announced_session_is_claimed_only_with_its_token(
     client_for: ClientFactory, query: str, code: int, reason: str
 ) -> None:
     client = client_for(session_mode="websocket")
-    answer = client.post("/start").json()
-    session_id = answer["sessionId"]
+    response = client.post("/start")
+    answer, session_id = response.json(), response.headers["x-session-id"]
     with (
         client.websocket_connect(f"/ws?session_id={session_id}{query}") as ws,
         pytest.raises(WebSocketDisconnect) as closed,
@@ -271,7 +272,7 @@ def test_announced_session_is_claimed_only_with_its_token(
         ws.receive_text()
     assert closed.value.code == code and reason in closed.value.reason
     # The rightful client still gets it, once: the token is spent by the first claim.
-    ws_path = answer["wsUrl"].removeprefix("ws://testserver")
+    ws_path = transport_ws_url(answer).removeprefix("ws://testserver")
     with client.websocket_connect(ws_path) as ws:
         assert ws.receive_json()["session_id"] == session_id
         with (
@@ -280,32 +281,33 @@ def test_announced_session_is_claimed_only_with_its_token(
         ):
             second.receive_text()
         assert (taken.value.code, taken.value.reason) == (
-            4409,
-            f"session {session_id} is already connected",
+            4401,
+            f"the session token was already used: session {session_id} is connected",
         )
 
 
 def test_announced_session_token_replaces_the_api_key(client_for: ClientFactory) -> None:
     client = client_for(session_mode="websocket", api_key="backend-only-key")
-    answer = client.post("/start", headers={"authorization": "Bearer backend-only-key"}).json()
-    with client.websocket_connect(answer["wsUrl"].removeprefix("ws://testserver")) as ws:
-        assert ws.receive_json()["session_id"] == answer["sessionId"]
+    response = client.post("/start", headers={"authorization": "Bearer backend-only-key"})
+    with client.websocket_connect(
+        transport_ws_url(response.json()).removeprefix("ws://testserver")
+    ) as ws:
+        assert ws.receive_json()["session_id"] == response.headers["x-session-id"]
 
 
 def test_joining_an_unknown_session_is_refused(client_for: ClientFactory) -> None:
     client = client_for(session_mode="websocket")
     with (
-        client.websocket_connect("/ws?session_id=nope") as ws,
+        client.websocket_connect("/ws?session_id=nope&token=forged") as ws,
         pytest.raises(WebSocketDisconnect) as closed,
     ):
         ws.receive_text()
-    assert closed.value.code == 4404
-    assert closed.value.reason == "no announced session nope"
+    assert (closed.value.code, closed.value.reason) == (4401, "the session token is not valid")
 
 
 def test_announced_session_expires_when_nobody_connects(client_for: ClientFactory) -> None:
     client = client_for(session_mode="websocket", pending_session_timeout_secs=0.2)
-    session_id = client.post("/start").json()["sessionId"]
+    session_id = client.post("/start").headers["x-session-id"]
     wait_for(lambda: client.get(f"/sessions/{session_id}").status_code == 404)
     assert client.get("/health").json()["activeSessions"] == 0
 
@@ -458,11 +460,14 @@ def test_sync_bot_past_timeout_releases_its_slot_at_once(
 
 def test_cancel_an_announced_websocket_session(client_for: ClientFactory) -> None:
     client = client_for(session_mode="websocket")
-    session_id = client.post("/start").json()["sessionId"]
+    response = client.post("/start")
+    session_id = response.headers["x-session-id"]
     assert client.delete(f"/sessions/{session_id}").status_code == 202
     assert client.get(f"/sessions/{session_id}").status_code == 404
     with (
-        client.websocket_connect(f"/ws?session_id={session_id}") as ws,
+        client.websocket_connect(
+            transport_ws_url(response.json()).removeprefix("ws://testserver")
+        ) as ws,
         pytest.raises(WebSocketDisconnect) as closed,
     ):
         ws.receive_text()
@@ -486,7 +491,7 @@ def test_announced_session_released_after_a_failed_handshake_is_counted_once(
     client_for: ClientFactory,
 ) -> None:
     client = client_for(session_mode="websocket")
-    session_id = client.post("/start").json()["sessionId"]
+    session_id = client.post("/start").headers["x-session-id"]
     sessions = manager(client)
     token = sessions.get(session_id).claim_token  # type: ignore[union-attr]
     session = on_loop(client, sessions.claim, session_id, token)
@@ -511,7 +516,10 @@ def test_websocket_cannot_join_a_running_http_session(client_for: ClientFactory)
         pytest.raises(WebSocketDisconnect) as closed,
     ):
         ws.receive_text()
-    assert (closed.value.code, closed.value.reason) == (4404, f"no announced session {session_id}")
+    assert (closed.value.code, closed.value.reason) == (
+        4401,
+        f"session {session_id} needs the token that POST /start answered (?token=)",
+    )
     assert client.get(f"/sessions/{session_id}").json()["state"] == "running"
 
 
