@@ -27,7 +27,15 @@ def top_level(modules: set[str], *roots: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "module",
-    ["app.sessions", "app.start_flow", "app.daily", "app.room_options", "app.modes"],
+    [
+        "app.sessions",
+        "app.start_flow",
+        "app.daily",
+        "app.room_options",
+        "app.modes",
+        "app.session_tokens",
+        "app.loop_monitor",
+    ],
 )
 def test_engine_start_flow_and_daily_client_load_no_http_framework(module: str) -> None:
     assert top_level(loaded_by(module), "fastapi", "starlette", "uvicorn") == set()
