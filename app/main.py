@@ -71,6 +71,9 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
             allow_origins=settings.allowed_origins,
             allow_methods=["GET", "POST", "DELETE"],
             allow_headers=["*"],
+            # A page that starts a session reads its id from these (the body is the
+            # transport's, app/routes/sessions.py).
+            expose_headers=["X-Session-Id", "Location"],
             max_age=600,
         )
     install_openapi(app, bearer_auth=settings.api_key is not None)

@@ -147,5 +147,11 @@ def test_allowed_origins_enable_cors_for_those_origins_only(client_for: ClientFa
     assert preflight.headers["access-control-allow-origin"] == "https://admin.example.com"
     response = client.post("/start", json={}, headers={"origin": "https://app.example.com"})
     assert response.headers["access-control-allow-origin"] == "https://app.example.com"
+    # The page may read the session id the answer carries in its headers.
+    exposed = {
+        h.strip().lower() for h in response.headers["access-control-expose-headers"].split(",")
+    }
+    assert exposed == {"x-session-id", "location"}
+    assert response.headers["x-session-id"]
     other = client.post("/start", json={}, headers={"origin": "https://evil.example.net"})
     assert "access-control-allow-origin" not in other.headers
