@@ -16,10 +16,11 @@ from app.config import Settings
 from app.daily import DailyClient
 from app.errors import install_error_handlers
 from app.openapi import install_openapi
-from app.routes import probes, sessions, websocket
+from app.routes import probes, sessions, webrtc, websocket
 from app.sessions import SessionManager
 from app.start_flow import StartFlow
 from app.state import Services
+from app.webrtc import WebRTCPeers
 
 
 def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
@@ -39,11 +40,15 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
         daily = DailyClient.from_settings(settings)
         flow = StartFlow(manager, settings.session_mode, daily)
         readiness = ReadinessCheck(loaded.readiness, settings.readyz_timeout_secs)
-        app.state.services = Services(settings, loaded, manager, flow, readiness, daily=daily)
+        peers = WebRTCPeers(settings.ice_servers)
+        app.state.services = Services(
+            settings, loaded, manager, flow, readiness, peers, daily=daily
+        )
         try:
             yield
         finally:
             await manager.drain(0)
+            await peers.close_all()
             if daily is not None:
                 await daily.aclose()
 
@@ -61,7 +66,7 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["*"],
             max_age=600,
         )
@@ -71,7 +76,9 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
     # start about a tenth of its server CPU (docs/benchmarks.md). The routes are complete as
     # declared (neither router adds a prefix or a dependency at inclusion). Session routes
     # first: routes are tried in order, and a session start is the hot path.
-    app.router.routes.extend([*sessions.router.routes, *probes.router.routes])
+    app.router.routes.extend(
+        [*sessions.router.routes, *webrtc.router.routes, *probes.router.routes]
+    )
     # Straight on the app, not as an included router: a WebSocket session keeps its handler's
     # call frames for its whole life, and FastAPI's included-router dispatch adds about 1 KB
     # of them to every connection (per-session memory, docs/benchmarks.md).

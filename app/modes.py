@@ -17,6 +17,7 @@ class Entry(StrEnum):
     START = "start"  # POST /start: answers at once
     BOT = "bot"  # POST /bot, Pipecat Cloud's call: answers when the bot returns
     WEBSOCKET = "websocket"  # WS /ws
+    WEBRTC = "webrtc"  # a WebRTC offer (POST /api/offer), or /start and /bot asking for one
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,16 @@ def room_from(url: str | None, token: str | None, url_name: str, token_name: str
 def session_kind(mode: SessionMode, entry: Entry, wants_room: bool) -> SessionKind:
     """The kind of session a start begins. `wants_room`: the caller brought a Daily room or
     asked for one to be created."""
+    if entry is Entry.WEBRTC:
+        if mode is not SessionMode.AUTO:
+            raise BadRequest(
+                "mode_mismatch",
+                f"SESSION_MODE={mode.value} does not serve WebRTC sessions (SESSION_MODE=auto "
+                "does)",
+            )
+        if wants_room:
+            raise BadRequest("mode_mismatch", "a WebRTC session takes no Daily room")
+        return SessionKind.WEBRTC
     if entry is Entry.WEBSOCKET:
         if mode in (SessionMode.PIPECAT, SessionMode.DAILY):
             raise BadRequest(

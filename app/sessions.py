@@ -35,10 +35,11 @@ class SessionKind(StrEnum):
     PIPECAT = "pipecat"
     DAILY = "daily"
     WEBSOCKET = "websocket"
+    WEBRTC = "webrtc"
 
 
 class SessionState(StrEnum):
-    PENDING = "pending"  # announced by POST /start, waiting for its WebSocket
+    PENDING = "pending"  # announced, waiting for its WebSocket or WebRTC offer
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -178,7 +179,8 @@ class SessionManager:
         return session
 
     def announce(self, session: Session) -> str:
-        """Keep a reserved WebSocket session waiting for its connection, for a while, and
+        """Keep a reserved session waiting for its connection (a WebSocket, a WebRTC offer) for
+        `PENDING_SESSION_TIMEOUT_SECS`, and
         return the single-use token that its connection must present to claim it."""
         loop = asyncio.get_running_loop()
         session.expiry = loop.call_later(self._pending_timeout, self._expire, session)
@@ -186,28 +188,60 @@ class SessionManager:
         self._count_started(session)
         return session.claim_token
 
-    def claim(self, session_id: str, token: str | None) -> Session:
-        """Hand an announced session to the WebSocket that names it and presents its token
-        (once: a claimed session's token is spent)."""
-        session = self._sessions.get(session_id)
-        if session is None or session.kind is not SessionKind.WEBSOCKET:
-            raise NotFound("unknown_session", f"no announced session {session_id}")
-        expected = session.claim_token
-        if token is None or expected is None or not hmac.compare_digest(token, expected):
-            if session.state is not SessionState.PENDING or session.expiry is None:
-                raise Conflict("session_taken", f"session {session_id} is already connected")
-            raise Unauthorized(
-                "invalid_session_token",
-                f"session {session_id} is claimed with the token POST /start answered "
-                "(in its wsUrl)",
-            )
-        if session.state is not SessionState.PENDING or session.expiry is None:
-            raise Conflict("session_taken", f"session {session_id} is already connected")
+    def claim(
+        self,
+        session_id: str,
+        token: str | None,
+        kind: SessionKind = SessionKind.WEBSOCKET,
+        *,
+        trusted: bool = False,
+    ) -> Session:
+        """Hand an announced session to the connection that names it and presents its token
+        (once: a claimed session's token is spent). `trusted`: the caller presented the
+        service's API key, which stands for the token."""
+        session = self.claimable(session_id, token, kind, trusted=trusted)
+        assert session.expiry is not None
         session.claim_token = None
         session.expiry.cancel()
         session.expiry = None
         session.start_clock = time.monotonic()
         return session
+
+    def claimable(
+        self,
+        session_id: str,
+        token: str | None,
+        kind: SessionKind = SessionKind.WEBSOCKET,
+        *,
+        trusted: bool = False,
+    ) -> Session:
+        """The announced session `claim` would hand over, or the error it would raise; nothing
+        is spent (a WebRTC offer is checked before its peer connection is made)."""
+        session = self._sessions.get(session_id)
+        if session is None or session.kind is not kind:
+            raise NotFound("unknown_session", f"no announced session {session_id}")
+        taken = session.state is not SessionState.PENDING or session.expiry is None
+        expected = session.claim_token
+        if not trusted and (
+            token is None or expected is None or not hmac.compare_digest(token, expected)
+        ):
+            if taken:
+                raise Conflict("session_taken", f"session {session_id} is already connected")
+            where = "in its wsUrl" if kind is SessionKind.WEBSOCKET else "in its offer URL"
+            raise Unauthorized(
+                "invalid_session_token",
+                f"session {session_id} is claimed with the token POST /start answered ({where})",
+            )
+        if taken:
+            raise Conflict("session_taken", f"session {session_id} is already connected")
+        return session
+
+    def wait_for(self, session: Session) -> asyncio.Future[SessionState]:
+        """A future for the final state of a session not started yet (an announced one, which
+        `POST /bot` waits on); `start()` keeps it."""
+        if session.done is None:
+            session.done = asyncio.get_running_loop().create_future()
+        return session.done
 
     def release(self, session: Session) -> None:
         """Give back a reserved slot whose session never started (for example when creating
@@ -218,7 +252,11 @@ class SessionManager:
                 session.expiry.cancel()
                 session.expiry = None
             if session.counted:
-                session.end_reason = "the WebSocket closed before the session started"
+                session.end_reason = (
+                    "the WebSocket closed before the session started"
+                    if session.kind is SessionKind.WEBSOCKET
+                    else "its connection failed before the session started"
+                )
                 self._finish(session, SessionState.CANCELLED)
             else:
                 self._remove(session)
@@ -229,7 +267,8 @@ class SessionManager:
         loop = asyncio.get_running_loop()
         session.state = SessionState.RUNNING
         self._count_started(session)
-        session.done = loop.create_future()
+        if session.done is None:
+            session.done = loop.create_future()
         session.timer = loop.call_later(session.limit_secs, self._time_out, session)
         session.task = asyncio.create_task(self._run(session, args), name=f"session-{session.id}")
         return session.done
@@ -312,7 +351,11 @@ class SessionManager:
     def _expire(self, session: Session) -> None:
         if self._sessions.get(session.id) is session and session.state is SessionState.PENDING:
             session.expiry = None
-            session.end_reason = "no WebSocket connected in time"
+            session.end_reason = (
+                "no WebSocket connected in time"
+                if session.kind is SessionKind.WEBSOCKET
+                else "no WebRTC offer arrived in time"
+            )
             with SessionLogContext(session.id):
                 self._finish(session, SessionState.TIMED_OUT)
 

@@ -11,6 +11,7 @@ from app.config import Settings
 from app.daily import DailyClient
 from app.sessions import SessionManager
 from app.start_flow import StartFlow
+from app.webrtc import WebRTCPeers
 
 
 @dataclass
@@ -20,6 +21,7 @@ class Services:
     manager: SessionManager
     flow: StartFlow
     readiness: ReadinessCheck
+    peers: WebRTCPeers
     daily: DailyClient | None = None  # set when DAILY_API_KEY is
 
 

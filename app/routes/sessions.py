@@ -15,6 +15,7 @@ from app.modes import Entry, room_from
 from app.payloads import (
     BOT_HEADER_PARAMETERS,
     StartRequest,
+    header,
     parse_bot_headers,
     parse_start_request,
     read_json_object,
@@ -49,7 +50,7 @@ _JSON_OBJECT = {"type": "object", "additionalProperties": True}
     summary="Start a session and return at once (Pipecat's start request)",
     response_model=StartAnswer,
     response_model_exclude_none=True,
-    responses=errors(400, 401, 408, 413, 415, 422, 429, 502, 503, 504),
+    responses=errors(400, 401, 408, 413, 415, 422, 429, 501, 502, 503, 504),
     openapi_extra={
         "requestBody": {
             "required": False,
@@ -60,13 +61,13 @@ _JSON_OBJECT = {"type": "object", "additionalProperties": True}
 async def start(request: Request) -> Response:
     check_api_key(request)
     svc = services(request)
-    parsed = parse_start_request(
-        await read_json_object(
-            request, svc.settings.max_body_bytes, svc.settings.client_timeout_secs
-        )
+    data = await read_json_object(
+        request, svc.settings.max_body_bytes, svc.settings.client_timeout_secs
     )
+    parsed = parse_start_request(data)
     ask = StartAsk(
         Entry.START,
+        webrtc=data.get("transport") == "webrtc",
         body=parsed.body,
         room=room_from(parsed.room_url, parsed.token, "room_url", "token"),
         create_room=parsed.create_daily_room,
@@ -75,6 +76,10 @@ async def start(request: Request) -> Response:
     )
     started = await svc.flow.start(ask)
     session = started.session
+    if ask.webrtc:  # announced: the caller's SmallWebRTC client posts its offer to run it
+        offer = request.url_for("session_offer", session_id=session.id)
+        offer_url = f"{offer}?{urlencode({'token': started.claim_token})}"
+        return StartAnswer.webrtc(session.id, offer_url, svc.settings.ice_servers).response(201)
     ws_url = None
     if started.done is None:  # announced: the caller connects to /ws to run it
         base = str(request.url_for("websocket_session")).replace("http", "ws", 1)
@@ -92,7 +97,7 @@ async def start(request: Request) -> Response:
     "/bot",
     summary="Pipecat Cloud's platform call: runs the bot and answers when it returns",
     response_model=BotAnswer,
-    responses=errors(400, 401, 408, 409, 413, 415, 422, 429, 500, 502, 503, 504),
+    responses=errors(400, 401, 408, 409, 413, 415, 422, 429, 500, 501, 502, 503, 504),
     openapi_extra={
         "parameters": BOT_HEADER_PARAMETERS,
         "requestBody": {
@@ -117,6 +122,8 @@ async def bot(request: Request) -> Response:
             headers.room_url, headers.room_token, "x-daily-room-url", "x-daily-room-token"
         ),
         room_fields="x-daily-room-url and x-daily-room-token",
+        # Pipecat Cloud's WebRTC call: the session waits for its offer (POST /api/offer).
+        webrtc=header(request, b"x-daily-transport-type") == "webrtc",
     )
     started = await svc.flow.start(ask)
     session = started.session
