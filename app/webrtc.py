@@ -87,7 +87,7 @@ class WebRTCPeers:
         from pipecat.transports.smallwebrtc.connection import IceServer, SmallWebRTCConnection
 
         servers = [IceServer(**server) for server in self._ice_servers]
-        connection = SmallWebRTCConnection(ice_servers=servers or None)
+        connection: Any = SmallWebRTCConnection(ice_servers=servers or None)
         try:
             await connection.initialize(sdp=offer.sdp, type=offer.type)
         except Exception as exc:
