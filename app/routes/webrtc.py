@@ -68,12 +68,26 @@ class CandidatesRequest(BaseModel):
 
 
 def _body_schema(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
     return {
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": model.model_json_schema()}},
+            "content": {"application/json": {"schema": _inline(schema, schema.pop("$defs", {}))}},
         }
     }
+
+
+def _inline(schema: Any, defs: dict[str, Any]) -> Any:
+    """The schema with its `$defs` references replaced by what they name: in OpenAPI a
+    request body's schema cannot reach its own `$defs`."""
+    if isinstance(schema, dict):
+        ref = schema.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inline(defs[ref.removeprefix("#/$defs/")], defs)
+        return {key: _inline(value, defs) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [_inline(item, defs) for item in schema]
+    return schema
 
 
 _SESSION_ID = Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]

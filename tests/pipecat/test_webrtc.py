@@ -357,7 +357,19 @@ def test_bad_offers_and_candidates_get_exact_errors_and_the_service_stays_health
     # A malformed offer spends nothing: the session still waits, and a good one runs it.
     assert rig.http("GET", f"/sessions/{session_id}", headers=AUTH)["body"]["state"] == "pending"
     peer = rig.peer()
-    assert peer.send(op="connect", url=endpoint)["status"] == 200
+    connected = peer.send(op="connect", url=endpoint)
+    assert connected["status"] == 200
+    pc_id = connected["body"]["pc_id"]
+    garbage = {"pc_id": pc_id, "candidates": [{"candidate": "garbage", "sdp_mid": "0"}]}
+    assert rig.http("PATCH", f"/sessions/{session_id}/api/offer", garbage) == {
+        "status": 422,
+        "body": {
+            "error": "invalid_candidate",
+            "detail": "candidates.0.candidate is not an ICE candidate",
+        },
+    }
+    other = rig.http("PATCH", "/sessions/other/api/offer", {"pc_id": pc_id, "candidates": []})
+    assert (other["status"], other["body"]["error"]) == (404, "unknown_peer")
     unknown = rig.http(
         "PATCH", f"/sessions/{session_id}/api/offer", {"pc_id": "nobody", "candidates": []}
     )

@@ -27,7 +27,7 @@ def top_level(modules: set[str], *roots: str) -> set[str]:
 
 @pytest.mark.parametrize(
     "module",
-    ["app.sessions", "app.start_flow", "app.daily", "app.room_options", "app.modes"],
+    ["app.sessions", "app.start_flow", "app.daily", "app.room_options", "app.modes", "app.webrtc"],
 )
 def test_engine_start_flow_and_daily_client_load_no_http_framework(module: str) -> None:
     assert top_level(loaded_by(module), "fastapi", "starlette", "uvicorn") == set()
@@ -41,3 +41,9 @@ def test_arguments_import_nothing_of_the_service() -> None:
 def test_daily_client_reaches_neither_routes_nor_engine() -> None:
     ours = {m for m in loaded_by("app.daily") if m.startswith("app.")}
     assert ours <= {"app.daily", "app.config", "app.exceptions"}
+
+
+def test_webrtc_peers_load_neither_pipecat_nor_aiortc_until_an_offer_arrives() -> None:
+    loaded = loaded_by("app.webrtc")
+    assert top_level(loaded, "pipecat", "aiortc") == set()
+    assert {m for m in loaded if m.startswith("app.")} <= {"app.webrtc", "app.exceptions"}
