@@ -5,6 +5,7 @@ no loopback candidates."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -175,6 +176,8 @@ def test_start_answers_what_the_smallwebrtc_client_takes_and_the_bot_echoes(
     assert '"body": {"user": "ada"}' in log
     assert '"is_runner_arguments": true' in log and '"transport": "SmallWebRTCTransport"' in log
     assert "session completed kind=webrtc" in log
+    # The service ran the Pipecat this run asked for (run_versions.sh names it).
+    assert f'"pipecat": "{os.environ.get("BOTDOCK_EXPECT_PIPECAT", "")}' in log
     metrics = rig.http("GET", "/metrics")["body"]
     assert 'botdock_sessions_finished_total{kind="webrtc",state="completed"} 1.0' in metrics
     healthy(rig)
@@ -191,6 +194,12 @@ def test_delete_cancels_a_webrtc_session_and_closes_its_peer(rig_for: RigFactory
     )
     assert connected["status"] == 200, connected
     assert peer.send(op="echo").get("audio_bytes", 0) > 0
+    renegotiated = peer.send(op="renegotiate")  # an offer naming its pc_id: the same peer
+    assert renegotiated["status"] == 200, renegotiated
+    assert renegotiated["body"]["pc_id"] == connected["body"]["pc_id"]
+    assert rig.http("GET", "/sessions", headers=AUTH)["body"]["sessions"][0]["sessionId"] == (
+        "call-1"
+    )
     cancelled = rig.http("DELETE", "/sessions/call-1", headers=AUTH)
     assert cancelled == {"status": 202, "body": {"sessionId": "call-1", "state": "cancelling"}}
     closed = peer.send(op="wait_closed")

@@ -7,6 +7,8 @@ answers one JSON line on stdout:
   track playing a tone (and a data channel, as Pipecat's client opens one) → the answer's
   status and body; with `trickle`, the offer carries no candidates and they follow in a
   `PATCH` of the same URL (its status in `patch_status`);
+- `{"op": "renegotiate"}` → the status and body of a new offer for the same peer (its
+  `pc_id`), as Pipecat's client sends one;
 - `{"op": "echo"}` → `{"audio_bytes"}`: waits until the connection is up and audio that is
   not silence came back (the bot's echo of the tone);
 - `{"op": "wait_closed"}` → `{"closed_by"}`: waits until the service closes the peer;
@@ -122,6 +124,21 @@ class Client:
                 result["trickled"] = len(candidates)
         return result
 
+    async def renegotiate(self) -> dict[str, Any]:
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        offer = {
+            "sdp": self.pc.localDescription.sdp,
+            "type": "offer",
+            "pc_id": self.pc_id,
+            "restart_pc": False,
+        }
+        async with httpx.AsyncClient(timeout=30) as http:
+            response = await http.post(self.url, json=offer, headers=self.headers)
+        answer = response.json()
+        if response.status_code == 200:
+            await self.pc.setRemoteDescription(RTCSessionDescription(answer["sdp"], "answer"))
+        return {"status": response.status_code, "body": answer}
+
     async def listen(self, track: Any) -> None:
         try:
             while True:
@@ -166,6 +183,8 @@ async def main() -> None:
                     result = await http(cmd)
                 elif op == "connect":
                     result = await client.connect(cmd)
+                elif op == "renegotiate":
+                    result = await client.renegotiate()
                 elif op == "echo":
                     await client.heard.wait()
                     result = {"audio_bytes": client.audio_bytes}

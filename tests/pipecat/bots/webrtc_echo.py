@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+import pipecat
 from loguru import logger
 from pipecat.runner import types as runner_types
 from pipecat.runner.utils import create_transport
@@ -25,6 +26,7 @@ async def bot(args: SessionArguments) -> None:
     transport = await create_transport(args, TRANSPORT_PARAMS)
     got = {
         "body": args.body,
+        "pipecat": pipecat.__version__,
         "is_runner_arguments": isinstance(args, runner_types.SmallWebRTCRunnerArguments),
         "transport": type(transport).__name__,
     }
