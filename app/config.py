@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
@@ -49,6 +50,9 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=32768, ge=1024)
     ws_max_message_bytes: int = Field(default=1048576, ge=1024)
     allowed_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # STUN/TURN servers for WebRTC sessions, each {"urls": ..., "username"?, "credential"?}.
+    # None by default: host candidates only, no outside server is ever contacted.
+    ice_servers: Annotated[list[dict[str, Any]], NoDecode] = Field(default_factory=list)
     api_key: SecretStr | None = None
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
@@ -75,6 +79,11 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
+    @field_validator("ice_servers", mode="before")
+    @classmethod
+    def _parse_ice_servers(cls, value: Any) -> Any:
+        return parse_ice_servers(value) if isinstance(value, str) else value
+
     @field_validator("api_key", "daily_api_key", mode="before")
     @classmethod
     def _empty_secret_is_unset(cls, value: Any) -> Any:
@@ -100,6 +109,51 @@ class Settings(BaseSettings):
         return value
 
 
+_ICE_KEYS = {"urls", "username", "credential"}
+_ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
+
+
+def parse_ice_servers(text: str) -> list[dict[str, Any]]:
+    """`ICE_SERVERS` as Pipecat's runner reads `PIPECAT_ICE_SERVERS`: a JSON array of servers,
+    one JSON object, or comma-separated STUN/TURN URLs. Each server is `{"urls": url or
+    [urls], "username"?, "credential"?}`."""
+    text = text.strip()
+    if not text:
+        return []
+    if text[0] in "[{":
+        try:
+            entries = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not valid JSON: {exc.msg} at position {exc.pos}") from None
+        if isinstance(entries, dict):
+            entries = [entries]
+    else:
+        entries = [{"urls": url.strip()} for url in text.split(",") if url.strip()]
+    if not isinstance(entries, list):
+        raise ValueError("must be a JSON array of ICE servers, a JSON object or URLs")
+    servers = []
+    for entry in entries:
+        if isinstance(entry, str):
+            entry = {"urls": entry}
+        if not isinstance(entry, dict):
+            raise ValueError("each ICE server must be a URL or an object with 'urls'")
+        unknown = sorted(set(entry) - _ICE_KEYS)
+        if unknown:
+            raise ValueError(f"unknown key(s) {unknown}: an ICE server has {sorted(_ICE_KEYS)}")
+        urls = entry.get("urls")
+        listed = [urls] if isinstance(urls, str) else urls
+        if not listed or not isinstance(listed, list):
+            raise ValueError("each ICE server needs 'urls': a URL or a list of URLs")
+        for url in listed:
+            if not isinstance(url, str) or not url.startswith(_ICE_SCHEMES):
+                raise ValueError("ICE server URLs start with stun:, stuns:, turn: or turns:")
+        for key in ("username", "credential"):
+            if key in entry and not isinstance(entry[key], str):
+                raise ValueError(f"an ICE server's {key!r} must be a string")
+        servers.append(dict(entry))
+    return servers
+
+
 _LEVELS = {"trace", "debug", "info", "success", "warning", "error", "critical"}
 
 
@@ -119,4 +173,4 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _is_secret(name: str) -> bool:
-    return name.endswith("API_KEY")
+    return name.endswith("API_KEY") or name == "ICE_SERVERS"  # TURN credentials

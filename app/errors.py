@@ -18,6 +18,7 @@ from app.exceptions import (
     Conflict,
     InvalidRequest,
     NotFound,
+    NotInstalled,
     ServiceError,
     Unauthorized,
     Unavailable,
@@ -56,6 +57,7 @@ _STATUSES: dict[type[ServiceError], int] = {
     Conflict: 409,
     AtCapacity: 429,
     Unavailable: 503,
+    NotInstalled: 501,
     UpstreamTimeout: 504,
     UpstreamError: 502,
 }
@@ -88,6 +90,7 @@ _HTTP_CODES = {
     422: "invalid_request",
     429: "at_capacity",
     500: "internal_error",
+    501: "not_implemented",
     503: "unavailable",
 }
 

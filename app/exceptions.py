@@ -47,6 +47,10 @@ class Unavailable(ServiceError):
     """The service is draining, or the session was ended before it could start."""
 
 
+class NotInstalled(ServiceError):
+    """An optional integration the request needs is not installed (WebRTC without aiortc)."""
+
+
 class UpstreamError(ServiceError):
     """An external API answered an error or garbage, or could not be reached."""
 

@@ -18,10 +18,11 @@ from app.errors import install_error_handlers
 from app.loop_monitor import LoopMonitor
 from app.metrics import LoopMetrics
 from app.openapi import install_openapi
-from app.routes import probes, sessions, websocket
+from app.routes import probes, sessions, webrtc, websocket
 from app.sessions import SessionManager
 from app.start_flow import StartFlow
 from app.state import Services
+from app.webrtc import WebRTCPeers
 
 
 def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
@@ -44,13 +45,15 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
         readiness = ReadinessCheck(loaded.readiness, settings.readyz_timeout_secs)
         loop_monitor = LoopMonitor(settings.loop_lag_warn_secs, LoopMetrics(manager.metrics))
         loop_monitor.start()
+        peers = WebRTCPeers(settings.ice_servers)
         app.state.services = Services(
-            settings, loaded, manager, flow, readiness, loop_monitor, daily=daily
+            settings, loaded, manager, flow, readiness, loop_monitor, peers, daily=daily
         )
         try:
             yield
         finally:
             await manager.drain(0)
+            await peers.close_all()
             await loop_monitor.stop()
             if daily is not None:
                 await daily.aclose()
@@ -69,7 +72,7 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
         app.add_middleware(
             CORSMiddleware,
             allow_origins=settings.allowed_origins,
-            allow_methods=["GET", "POST", "DELETE"],
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
             allow_headers=["*"],
             # A page that starts a session reads its id from these (the body is the
             # transport's, app/routes/sessions.py).
@@ -82,7 +85,9 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
     # start about a tenth of its server CPU (docs/benchmarks.md). The routes are complete as
     # declared (neither router adds a prefix or a dependency at inclusion). Session routes
     # first: routes are tried in order, and a session start is the hot path.
-    app.router.routes.extend([*sessions.router.routes, *probes.router.routes])
+    app.router.routes.extend(
+        [*sessions.router.routes, *webrtc.router.routes, *probes.router.routes]
+    )
     # Straight on the app, not as an included router: a WebSocket session keeps its handler's
     # call frames for its whole life, and FastAPI's included-router dispatch adds about 1 KB
     # of them to every connection (per-session memory, docs/benchmarks.md).

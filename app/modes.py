@@ -17,6 +17,7 @@ class Entry(StrEnum):
     START = "start"  # POST /start: answers at once
     BOT = "bot"  # POST /bot, Pipecat Cloud's call: answers when the bot returns
     WEBSOCKET = "websocket"  # WS /ws
+    WEBRTC = "webrtc"  # a WebRTC offer (POST /api/offer), or /start and /bot asking for one
 
 
 class Transport(StrEnum):
@@ -56,6 +57,16 @@ def session_kind(
 ) -> SessionKind:
     """The kind of session a start begins. `wants_room`: the caller brought a Daily room or
     asked for one to be created. `transport`: the kind the start request named, if any."""
+    if entry is Entry.WEBRTC:
+        if mode is not SessionMode.AUTO:
+            raise BadRequest(
+                "mode_mismatch",
+                f"SESSION_MODE={mode.value} does not serve WebRTC sessions (SESSION_MODE=auto "
+                "does)",
+            )
+        if wants_room:
+            raise BadRequest("mode_mismatch", "a WebRTC session takes no Daily room")
+        return SessionKind.WEBRTC
     if transport is not None:
         return _named_kind(mode, transport, wants_room)
     if entry is Entry.WEBSOCKET:
@@ -80,13 +91,8 @@ def session_kind(
 def _named_kind(mode: SessionMode, transport: Transport, wants_room: bool) -> SessionKind:
     """The kind a start request's `transport` asks for; a kind the mode does not serve gets
     the mode's own error."""
-    if transport is Transport.WEBRTC:
-        # SmallWebRTC sessions start from their offer (POST /api/offer), not from here.
-        raise BadRequest(
-            "transport_unsupported",
-            'transport "webrtc": POST /start does not start SmallWebRTC sessions; send the '
-            "WebRTC offer to POST /api/offer",
-        )
+    if transport is Transport.WEBRTC:  # announced, its offer runs it: the WebRTC entry's rules
+        return session_kind(mode, Entry.WEBRTC, wants_room)
     if transport is Transport.WEBSOCKET:
         if wants_room:
             raise BadRequest(

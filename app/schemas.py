@@ -91,6 +91,60 @@ class DailyStart(Answer):
     )
 
 
+class IceServer(Answer):
+    urls: str | list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
+class IceConfig(Answer):
+    """The STUN/TURN servers the client should use: the service's own (`ICE_SERVERS`)."""
+
+    ice_servers: list[IceServer]
+
+
+class WebRTCRequestParams(Answer):
+    """Where the SmallWebRTC client posts its offer (and PATCHes its ICE candidates): this
+    session's offer URL, carrying the session's single-use token."""
+
+    endpoint: str
+
+
+class WebRTCStart(Answer):
+    """`POST /start` for a SmallWebRTC session: what `@pipecat-ai/small-webrtc-transport`'s
+    `connect()` takes as it is (it drops `sessionId` and posts its offer to the endpoint)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    session_id: str
+    webrtc_request_params: WebRTCRequestParams = Field(description="Where to post the offer.")
+    ice_config: IceConfig = Field(description="The ICE servers to use (ICE_SERVERS).")
+
+    @classmethod
+    def of(cls, session_id: str, offer_url: str, ice_servers: list[dict[str, Any]]) -> WebRTCStart:
+        return cls(
+            session_id=session_id,
+            webrtc_request_params=WebRTCRequestParams(endpoint=offer_url),
+            ice_config=IceConfig(ice_servers=[IceServer(**server) for server in ice_servers]),
+        )
+
+
+class OfferAnswer(BaseModel):
+    """The SDP answer to a WebRTC offer, in the runner's shape (`pc_id` in snake_case, as the
+    SmallWebRTC client reads it)."""
+
+    sdp: str
+    type: Literal["answer"]
+    pc_id: str
+
+    def response(self, status: int = 200) -> Response:
+        return Response(self.model_dump_json(), status_code=status, media_type="application/json")
+
+
+class CandidatesAnswer(Answer):
+    status: Literal["success"]
+
+
 class PlainStart(Answer):
     """`POST /start` for a plain session, which no client transport joins."""
 
@@ -99,7 +153,7 @@ class PlainStart(Answer):
     session_id: str
 
 
-StartAnswer = WebSocketStart | DailyStart | PlainStart
+StartAnswer = WebSocketStart | DailyStart | WebRTCStart | PlainStart
 
 
 class BotAnswer(Answer):
@@ -145,7 +199,9 @@ _ERROR_TEXTS = {
     415: "Content-Type is not application/json.",
     422: "Valid JSON, but not an acceptable object, field or header.",
     429: "All MAX_SESSIONS slots are in use; see Retry-After.",
+    403: "ALLOWED_ORIGINS is set and the browser's Origin is not in it.",
     500: "bot() raised an exception; the session failed.",
+    501: "WebRTC needs Pipecat's WebRTC extra, which is not installed.",
     502: "Daily answered an error or garbage, or could not be reached.",
     503: "The service is draining, or the session was cancelled.",
     504: "The session reached its time limit, or Daily did not answer in time.",

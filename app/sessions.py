@@ -35,10 +35,11 @@ class SessionKind(StrEnum):
     PIPECAT = "pipecat"
     DAILY = "daily"
     WEBSOCKET = "websocket"
+    WEBRTC = "webrtc"
 
 
 class SessionState(StrEnum):
-    PENDING = "pending"  # announced by POST /start, waiting for its WebSocket
+    PENDING = "pending"  # announced, waiting for its WebSocket or WebRTC offer
     RUNNING = "running"
     COMPLETED = "completed"
     FAILED = "failed"
@@ -183,9 +184,10 @@ class SessionManager:
         return session
 
     def announce(self, session: Session) -> str:
-        """Keep a reserved WebSocket session waiting for its connection and return the
-        short-lived, single-use token that its connection must present to claim it. It waits
-        no longer than its token lives: once the token has expired nobody can claim it."""
+        """Keep a reserved session waiting for its connection (a WebSocket, a WebRTC offer)
+        and return the short-lived, single-use token that its connection must present to claim
+        it. It waits no longer than its token lives: once the token has expired nobody can
+        claim it."""
         loop = asyncio.get_running_loop()
         wait = min(self._pending_timeout, self._tokens.ttl_secs)
         session.expiry = loop.call_later(wait, self._expire, session)
@@ -193,41 +195,71 @@ class SessionManager:
         self._count_started(session)
         return session.claim_token
 
-    def claim(self, session_id: str, token: str | None) -> Session:
-        """Hand an announced session to the WebSocket that names it and presents its token.
-        The token is checked first (so a refusal says nothing of other sessions), then spent:
-        a second use is refused. An expired token ends its session, which nobody can claim
-        any more."""
-        session = self._sessions.get(session_id)
-        try:
-            self._tokens.check(token, session_id)
-        except TokenRefused as refused:
-            expired = refused.code == "session_token_expired"
-            if expired and session is not None and session.expiry is not None:
-                self._expire(session)
-            raise
-        if session is None or session.kind is not SessionKind.WEBSOCKET:
-            raise NotFound(
-                "unknown_session",
-                f"no announced session {session_id} is waiting: it ended, was cancelled, or "
-                "its token was used",
-            )
-        expected = session.claim_token
-        if (
-            session.state is not SessionState.PENDING
-            or session.expiry is None
-            or expected is None
-            or not hmac.compare_digest(token or "", expected)
-        ):
-            raise TokenRefused(
-                "session_token_used",
-                f"the session token was already used: session {session_id} is connected",
-            )
+    def claim(
+        self,
+        session_id: str,
+        token: str | None,
+        kind: SessionKind = SessionKind.WEBSOCKET,
+        *,
+        trusted: bool = False,
+    ) -> Session:
+        """Hand an announced session to the connection that names it and presents its token
+        (see `claimable`), and spend the token: a second use is refused."""
+        session = self.claimable(session_id, token, kind, trusted=trusted)
+        assert session.expiry is not None
         session.claim_token = None
         session.expiry.cancel()
         session.expiry = None
         session.start_clock = time.monotonic()
         return session
+
+    def claimable(
+        self,
+        session_id: str,
+        token: str | None,
+        kind: SessionKind = SessionKind.WEBSOCKET,
+        *,
+        trusted: bool = False,
+    ) -> Session:
+        """The announced session `claim` would hand over, or the error it would raise; nothing
+        is spent (a WebRTC offer is checked before its peer connection is made). The token is
+        checked first (so a refusal says nothing of other sessions); an expired token ends its
+        session, which nobody can claim any more. `trusted`: the caller presented the
+        service's API key, which stands for the token."""
+        session = self._sessions.get(session_id)
+        if not trusted:
+            try:
+                self._tokens.check(token, session_id)
+            except TokenRefused as refused:
+                expired = refused.code == "session_token_expired"
+                if expired and session is not None and session.expiry is not None:
+                    self._expire(session)
+                raise
+        if session is None or session.kind is not kind:
+            raise NotFound(
+                "unknown_session",
+                f"no announced session {session_id} is waiting: it ended, was cancelled, or "
+                "its token was used",
+            )
+        taken = session.state is not SessionState.PENDING or session.expiry is None
+        if trusted:
+            if taken:
+                raise Conflict("session_taken", f"session {session_id} is already connected")
+            return session
+        expected = session.claim_token
+        if taken or expected is None or not hmac.compare_digest(token or "", expected):
+            raise TokenRefused(
+                "session_token_used",
+                f"the session token was already used: session {session_id} is connected",
+            )
+        return session
+
+    def wait_for(self, session: Session) -> asyncio.Future[SessionState]:
+        """A future for the final state of a session not started yet (an announced one, which
+        `POST /bot` waits on); `start()` keeps it."""
+        if session.done is None:
+            session.done = asyncio.get_running_loop().create_future()
+        return session.done
 
     def release(self, session: Session) -> None:
         """Give back a reserved slot whose session never started (for example when creating
@@ -238,7 +270,11 @@ class SessionManager:
                 session.expiry.cancel()
                 session.expiry = None
             if session.counted:
-                session.end_reason = "the WebSocket closed before the session started"
+                session.end_reason = (
+                    "the WebSocket closed before the session started"
+                    if session.kind is SessionKind.WEBSOCKET
+                    else "its connection failed before the session started"
+                )
                 self._finish(session, SessionState.CANCELLED)
             else:
                 self._remove(session)
@@ -249,7 +285,8 @@ class SessionManager:
         loop = asyncio.get_running_loop()
         session.state = SessionState.RUNNING
         self._count_started(session)
-        session.done = loop.create_future()
+        if session.done is None:
+            session.done = loop.create_future()
         session.timer = loop.call_later(session.limit_secs, self._time_out, session)
         session.task = asyncio.create_task(self._run(session, args), name=f"session-{session.id}")
         return session.done
@@ -334,7 +371,11 @@ class SessionManager:
             if session.expiry is not None:
                 session.expiry.cancel()
                 session.expiry = None
-            session.end_reason = "no WebSocket claimed it in time"
+            session.end_reason = (
+                "no WebSocket claimed it in time"
+                if session.kind is SessionKind.WEBSOCKET
+                else "no WebRTC offer arrived in time"
+            )
             with SessionLogContext(session.id):
                 self._finish(session, SessionState.TIMED_OUT)
 

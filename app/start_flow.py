@@ -1,4 +1,5 @@
-"""The one start flow: every way a session starts (`POST /start`, `POST /bot`, `WS /ws`) calls
+"""The one start flow: every way a session starts (`POST /start`, `POST /bot`, `WS /ws`, a
+WebRTC offer) calls
 `StartFlow`, which does reserve → room → start or announce, and gives the slot back on any
 failure. Routes parse the request into a `StartAsk`, call the flow, and shape its `Started`.
 
@@ -17,10 +18,12 @@ from typing import Any
 
 from loguru import logger
 
+from app import webrtc
 from app.arguments import (
     DailySessionArguments,
     PipecatSessionArguments,
     SessionArguments,
+    SmallWebRTCSessionArguments,
     WebSocketSessionArguments,
 )
 from app.config import SessionMode
@@ -45,6 +48,7 @@ class StartAsk:
     token_properties: dict[str, Any] | None = None
     room_fields: str = "room_url and token"  # how this entry's caller sends a room, for errors
     transport: Transport | None = None  # the kind the request named; None: the mode decides
+    webrtc: bool = False  # /start or /bot asking for a WebRTC session: announced, the offer runs it
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,8 @@ class StartFlow:
         """Start a session over HTTP: its bot runs in the background (`Started.done` gets
         its final state), or, in `websocket` mode, it is announced and waits for its
         WebSocket."""
+        if ask.webrtc:
+            return self._announce_webrtc(ask)
         wants_room = ask.room is not None or ask.create_room
         kind = session_kind(self._mode, ask.entry, wants_room, ask.transport)
         plan = self._room_plan(kind, ask)
@@ -132,6 +138,72 @@ class StartFlow:
         )
         args.transport_type = transport_type
         return Started(session, done=self._manager.start(session, args))
+
+    def _announce_webrtc(self, ask: StartAsk) -> Started:
+        """A WebRTC session waits for its offer (`start_webrtc`), as Pipecat's runner and
+        Pipecat Cloud do it. `POST /bot` waits for its final state (`Started.done`)."""
+        webrtc.require()
+        session_kind(self._mode, Entry.WEBRTC, ask.room is not None or ask.create_room)
+        session = self._manager.reserve(
+            SessionKind.WEBRTC, session_id=ask.session_id, body=ask.body, max_secs=ask.max_secs
+        )
+        token = self._manager.announce(session)
+        done = self._manager.wait_for(session) if ask.entry is Entry.BOT else None
+        return Started(session, done=done, claim_token=token)
+
+    async def start_webrtc(
+        self,
+        ask: StartAsk,
+        offer: webrtc.Offer,
+        peers: webrtc.WebRTCPeers,
+        *,
+        claim: str | None = None,
+        claim_token: str | None = None,
+        trusted: bool = False,
+    ) -> tuple[Started, dict[str, Any]]:
+        """Start a session on a WebRTC offer: a new one, or the announced session named
+        `claim` (with its token, or `trusted`: the caller presented the API key). Returns the
+        session and the SDP answer. A new session's slot is held before the peer connection
+        is made; an announced one is checked first and claimed once its peer answered, so a
+        malformed offer leaves it waiting for a good one."""
+        webrtc.require()
+        session_kind(self._mode, Entry.WEBRTC, False)
+        if claim is not None:
+            self._manager.claimable(claim, claim_token, SessionKind.WEBRTC, trusted=trusted)
+            connection = await peers.open(offer)
+            try:
+                session = self._manager.claim(
+                    claim, claim_token, SessionKind.WEBRTC, trusted=trusted
+                )
+            except BaseException:
+                peers.close(connection)
+                raise
+        else:
+            session = self._manager.reserve(
+                SessionKind.WEBRTC,
+                session_id=ask.session_id,
+                body=ask.body,
+                max_secs=ask.max_secs,
+            )
+            try:
+                connection = await peers.open(offer)
+            except BaseException:
+                self._manager.release(session)
+                raise
+            try:
+                self._still_reserved(session, "while its peer connection was being made")
+            except BaseException:
+                peers.close(connection)
+                raise
+        args = SmallWebRTCSessionArguments(
+            session_id=session.id, webrtc_connection=connection, body=ask.body or session.body
+        )
+        answer = webrtc.answer_of(connection)
+        peers.add(session.id, connection)
+        done = self._manager.start(session, args)
+        # The peer connection is closed when the session ends, whatever ended it.
+        done.add_done_callback(lambda _: peers.close(connection))
+        return Started(session, done=done), answer
 
     def _room_plan(
         self, kind: SessionKind, ask: StartAsk

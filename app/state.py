@@ -12,6 +12,7 @@ from app.daily import DailyClient
 from app.loop_monitor import LoopMonitor
 from app.sessions import SessionManager
 from app.start_flow import StartFlow
+from app.webrtc import WebRTCPeers
 
 
 @dataclass
@@ -22,6 +23,7 @@ class Services:
     flow: StartFlow
     readiness: ReadinessCheck
     loop: LoopMonitor
+    peers: WebRTCPeers
     daily: DailyClient | None = None  # set when DAILY_API_KEY is
 
 

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Self
 
@@ -76,26 +76,30 @@ class ServiceProcess:
         workdir: Path | None = None,
         drop: Iterable[str] = (),
         name: str = "service",
+        prefix: Sequence[str] = (),
+        host: str = "127.0.0.1",
     ) -> None:
+        """`prefix`: a command the process runs under (`ip netns exec <ns>`), with `host` the
+        address it listens on there; the readiness polls run under it too."""
         self.module = module
+        self.prefix = list(prefix)
+        self.host = host
         self.port = free_port()
         self._own_workdir = workdir is None
         self.workdir = workdir or Path(tempfile.mkdtemp(prefix="botdock-"))
         self.log_path = self.workdir / f"{name}-{self.port}.log"
-        self.env = child_environment(
-            {"HOST": "127.0.0.1", "PORT": str(self.port), **(env or {})}, drop
-        )
+        self.env = child_environment({"HOST": host, "PORT": str(self.port), **(env or {})}, drop)
         self.proc: subprocess.Popen[bytes] | None = None
         self.started_at = 0.0
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     @property
     def ws_url(self) -> str:
         """The WebSocket base URL; the service's endpoint is `{ws_url}/ws`."""
-        return f"ws://127.0.0.1:{self.port}"
+        return f"ws://{self.host}:{self.port}"
 
     @property
     def pid(self) -> int:
@@ -106,7 +110,7 @@ class ServiceProcess:
         with open(self.log_path, "ab") as log:
             self.started_at = time.monotonic()
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", self.module],
+                [*self.prefix, sys.executable, "-m", self.module],
                 cwd=self.workdir,
                 env=self.env,
                 stdin=subprocess.DEVNULL,
@@ -126,10 +130,22 @@ class ServiceProcess:
                 raise RuntimeError(
                     f"{self.module} exited with {self.proc.returncode}:\n{self.log_tail()}"
                 )
-            if http_status(self.port, path) == 200:
+            if self.status(path) == 200:
                 return time.monotonic() - self.started_at
             time.sleep(poll)
         raise RuntimeError(f"{self.module}: {path} not 200 after {timeout}s:\n{self.log_tail()}")
+
+    def status(self, path: str) -> int | None:
+        """One `GET` of `path`: its status, or None if nothing answers yet."""
+        if not self.prefix:
+            return http_status(self.port, path)
+        probe = subprocess.run(
+            [*self.prefix, sys.executable, "-c", _PROBE, self.host, str(self.port), path],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        return int(probe.stdout) if probe.stdout.strip().isdigit() else None
 
     def start(self, path: str = "/livez", poll: float = 0.02) -> Self:
         self.spawn()
@@ -182,6 +198,21 @@ class ServiceProcess:
         self.log_path.unlink(missing_ok=True)
         if self._own_workdir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+
+
+# `http_status` run where the service runs (under its prefix).
+_PROBE = """
+import socket, sys
+host, port, path = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+try:
+    with socket.create_connection((host, port), timeout=1) as sock:
+        head = f"GET {path} HTTP/1.1\\r\\nHost: launcher\\r\\nConnection: close\\r\\n\\r\\n"
+        sock.sendall(head.encode())
+        parts = sock.recv(64).split(b" ", 2)
+        print(int(parts[1]) if len(parts) > 1 and parts[1].isdigit() else "")
+except OSError:
+    print("")
+"""
 
 
 def run_to_exit(

@@ -5,7 +5,7 @@ loopback port. Only the settings a test passes apply."""
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -22,8 +22,17 @@ _TEST_BOT_VARIABLES = ("RECORD_FILE",)
 class ServerProcess(ServiceProcess):
     """`python -m app` with the given settings (and test-bot variables)."""
 
-    def __init__(self, env: Mapping[str, str] | None = None, workdir: Path | None = None) -> None:
-        super().__init__("app", env, workdir=workdir, drop=_TEST_BOT_VARIABLES)
+    def __init__(
+        self,
+        env: Mapping[str, str] | None = None,
+        *,
+        workdir: Path | None = None,
+        prefix: Sequence[str] = (),
+        host: str = "127.0.0.1",
+    ) -> None:
+        super().__init__(
+            "app", env, workdir=workdir, drop=_TEST_BOT_VARIABLES, prefix=prefix, host=host
+        )
 
 
 class ServerFactory(Protocol):

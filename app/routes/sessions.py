@@ -15,6 +15,7 @@ from app.modes import Entry, Transport, room_from
 from app.payloads import (
     BOT_HEADER_PARAMETERS,
     StartRequest,
+    header,
     parse_bot_headers,
     parse_start_request,
     read_json_object,
@@ -28,6 +29,7 @@ from app.schemas import (
     SessionInfo,
     SessionList,
     StartAnswer,
+    WebRTCStart,
     WebSocketStart,
     errors,
 )
@@ -63,7 +65,7 @@ _STARTED_HEADERS = {
     response_model_exclude_none=True,
     responses={
         201: {"description": "Started or announced", "headers": _STARTED_HEADERS},
-        **errors(400, 401, 408, 413, 415, 422, 429, 502, 503, 504),
+        **errors(400, 401, 408, 413, 415, 422, 429, 501, 502, 503, 504),
     },
     openapi_extra={
         "requestBody": {
@@ -75,24 +77,29 @@ _STARTED_HEADERS = {
 async def start(request: Request) -> Response:
     check_api_key(request)
     svc = services(request)
-    parsed = parse_start_request(
-        await read_json_object(
-            request, svc.settings.max_body_bytes, svc.settings.client_timeout_secs
-        )
+    data = await read_json_object(
+        request, svc.settings.max_body_bytes, svc.settings.client_timeout_secs
     )
+    parsed = parse_start_request(data)
+    transport = None if parsed.transport is None else Transport(parsed.transport)
     ask = StartAsk(
         Entry.START,
+        webrtc=transport is Transport.WEBRTC,
         body=parsed.body,
         room=room_from(parsed.room_url, parsed.token, "room_url", "token"),
         create_room=parsed.create_daily_room,
         room_properties=parsed.daily_room_properties,
         token_properties=parsed.daily_meeting_token_properties,
-        transport=None if parsed.transport is None else Transport(parsed.transport),
+        transport=transport,
     )
     started = await svc.flow.start(ask)
     session = started.session
     answer: StartAnswer
-    if started.claim_token is not None:  # announced: the caller connects to /ws to run it
+    if ask.webrtc:  # announced: the caller's SmallWebRTC client posts its offer to run it
+        offer = request.url_for("session_offer", session_id=session.id)
+        offer_url = f"{offer}?{urlencode({'token': started.claim_token})}"
+        answer = WebRTCStart.of(session.id, offer_url, svc.settings.ice_servers)
+    elif started.claim_token is not None:  # announced: the caller connects to /ws to run it
         base = str(request.url_for("websocket_session")).replace("http", "ws", 1)
         ws_url = f"{base}?{urlencode({'session_id': session.id})}"
         answer = WebSocketStart(ws_url=ws_url, token=started.claim_token)
@@ -110,7 +117,7 @@ async def start(request: Request) -> Response:
     "/bot",
     summary="Pipecat Cloud's platform call: runs the bot and answers when it returns",
     response_model=BotAnswer,
-    responses=errors(400, 401, 408, 409, 413, 415, 422, 429, 500, 502, 503, 504),
+    responses=errors(400, 401, 408, 409, 413, 415, 422, 429, 500, 501, 502, 503, 504),
     openapi_extra={
         "parameters": BOT_HEADER_PARAMETERS,
         "requestBody": {
@@ -135,6 +142,8 @@ async def bot(request: Request) -> Response:
             headers.room_url, headers.room_token, "x-daily-room-url", "x-daily-room-token"
         ),
         room_fields="x-daily-room-url and x-daily-room-token",
+        # Pipecat Cloud's WebRTC call: the session waits for its offer (POST /api/offer).
+        webrtc=header(request, b"x-daily-transport-type") == "webrtc",
     )
     started = await svc.flow.start(ask)
     session = started.session

@@ -41,6 +41,10 @@ def test_fuzzing_finds_no_server_error_or_schema_violation(
         "--seed", os.environ.get("FUZZ_SEED", "20261125"),
         "--generation-database", "none",
         "--no-color",
+        # The WebRTC offer routes take an SDP offer, which no schema can describe (and answer
+        # 501 without Pipecat's WebRTC extra, as here): tests/pipecat/test_webrtc.py and
+        # tests/e2e/test_webrtc_unavailable.py test them.
+        "--exclude-path-regex", "/api/offer$",
     ]  # fmt: skip
     if api_key:
         command += ["--header", f"Authorization: Bearer {api_key}"]

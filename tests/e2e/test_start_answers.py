@@ -58,9 +58,10 @@ async def test_websocket_start_answers_what_the_transport_accepts(
 @pytest.mark.parametrize(
     ("mode", "payload", "status", "error", "detail"),
     [
-        ("auto", {"transport": "webrtc"}, 400, "transport_unsupported",
-         'transport "webrtc": POST /start does not start SmallWebRTC sessions; send the WebRTC '
-         "offer to POST /api/offer"),
+        # Without Pipecat's WebRTC extra, as here (tests/pipecat/test_webrtc.py has it).
+        ("auto", {"transport": "webrtc"}, 501, "webrtc_unavailable",
+         "WebRTC sessions need Pipecat's WebRTC extra, which is not installed: install "
+         "pipecat-ai[webrtc] (in this project: uv sync --group pipecat)"),
         ("auto", {"transport": "livekit"}, 422, "invalid_request",
          "transport: Input should be 'websocket', 'daily' or 'webrtc'"),
         ("auto", {"transport": "daily"}, 400, "daily_room_required",

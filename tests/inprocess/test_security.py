@@ -17,6 +17,12 @@ OPEN_ROUTES = {
     ("get", "/health"),
     ("get", "/metrics"),
 }
+# A session's own WebRTC offer URL: its single-use token (from POST /start) or its peer's
+# pc_id is the credential, so a browser never holds the API key (tests/pipecat/test_webrtc.py).
+SESSION_CREDENTIAL_ROUTES = {
+    ("post", "/sessions/{session_id}/api/offer"),
+    ("patch", "/sessions/{session_id}/api/offer"),
+}
 KEY = secrets.API_KEY
 
 
@@ -37,7 +43,8 @@ def test_every_listed_route_requires_the_key_unless_deliberately_open(
 ) -> None:
     client = client_for(api_key=KEY)
     listed = operations(client)
-    guarded = [op for op in listed if op not in OPEN_ROUTES]
+    guarded = [op for op in listed if op not in OPEN_ROUTES | SESSION_CREDENTIAL_ROUTES]
+    assert set(listed) >= SESSION_CREDENTIAL_ROUTES
     assert len(guarded) >= 5  # /start, /bot, /sessions, /sessions/{id} GET and DELETE
     for method, path in guarded:
         for headers in ({}, {"authorization": "Bearer wrong-key"}, {"authorization": KEY}):

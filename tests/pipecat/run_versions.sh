@@ -17,5 +17,5 @@ uv run --exact --group pipecat pytest tests/pipecat "$@"
 
 echo "== tests/pipecat with Pipecat 1.0"
 BOTDOCK_EXPECT_PIPECAT=1.0. \
-    uv run --exact --group pipecat --with 'pipecat-ai[websocket,daily]==1.0.*' \
+    uv run --exact --group pipecat --with 'pipecat-ai[websocket,daily,webrtc]==1.0.*' \
     pytest tests/pipecat "$@"

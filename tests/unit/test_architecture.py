@@ -35,6 +35,7 @@ def top_level(modules: set[str], *roots: str) -> set[str]:
         "app.modes",
         "app.session_tokens",
         "app.loop_monitor",
+        "app.webrtc",
     ],
 )
 def test_engine_start_flow_and_daily_client_load_no_http_framework(module: str) -> None:
@@ -49,3 +50,9 @@ def test_arguments_import_nothing_of_the_service() -> None:
 def test_daily_client_reaches_neither_routes_nor_engine() -> None:
     ours = {m for m in loaded_by("app.daily") if m.startswith("app.")}
     assert ours <= {"app.daily", "app.config", "app.exceptions"}
+
+
+def test_webrtc_peers_load_neither_pipecat_nor_aiortc_until_an_offer_arrives() -> None:
+    loaded = loaded_by("app.webrtc")
+    assert top_level(loaded, "pipecat", "aiortc") == set()
+    assert {m for m in loaded if m.startswith("app.")} <= {"app.webrtc", "app.exceptions"}

@@ -103,3 +103,42 @@ def test_env_example_and_readme_document_every_daily_setting() -> None:
     for name in names:
         assert f"\n{name.upper()}=" in env_example
         assert f"| `{name.upper()}` |" in readme
+
+
+def test_ice_servers_are_none_by_default_and_read_as_pipecat_reads_them(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().ice_servers == []
+    monkeypatch.setenv("ICE_SERVERS", "stun:stun.example:3478, turn:turn.example")
+    assert load_settings().ice_servers == [
+        {"urls": "stun:stun.example:3478"},
+        {"urls": "turn:turn.example"},
+    ]
+    monkeypatch.setenv(
+        "ICE_SERVERS", '[{"urls": ["turn:t.example"], "username": "u", "credential": "c"}]'
+    )
+    assert load_settings().ice_servers == [
+        {"urls": ["turn:t.example"], "username": "u", "credential": "c"}
+    ]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("https://stun.example", "ICE server URLs start with stun:, stuns:, turn: or turns:"),
+        (
+            '[{"urls": "turn:x", "password": "c"}]',
+            "unknown key(s) ['password']: an ICE server has ['credential', 'urls', 'username']",
+        ),
+        ('[{"username": "u"}]', "each ICE server needs 'urls': a URL or a list of URLs"),
+        ("[1]", "each ICE server must be a URL or an object with 'urls'"),
+        ('[{"urls": "turn:x"', "not valid JSON: Expecting ',' delimiter at position 18"),
+    ],
+)
+def test_invalid_ice_servers_name_the_variable_without_the_value(
+    monkeypatch: pytest.MonkeyPatch, value: str, message: str
+) -> None:
+    monkeypatch.setenv("ICE_SERVERS", value)
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value) == f"invalid configuration: ICE_SERVERS: Value error, {message}"
