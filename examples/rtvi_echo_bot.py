@@ -16,7 +16,8 @@ One file serves every transport `create_transport` knows, with the params of eac
 - "websocket": a browser or app on botdock's `WS /ws` (Pipecat's
   `WebSocketTransport` client, protobuf frames);
 - "daily": a Daily room (`POST /start` with `createDailyRoom`; needs `pipecat-ai[daily]`);
-- "webrtc": SmallWebRTC, a browser's peer connection, under Pipecat's development runner.
+- "webrtc": SmallWebRTC, a browser's peer connection (botdock's `/api/offer`, or Pipecat's
+  development runner).
 
 Run it under botdock (from the project's root, with `uv sync --group pipecat` done):
 
