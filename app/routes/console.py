@@ -3,6 +3,7 @@ facts the page cannot find out by itself. Not part of the API, so not in the Ope
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 from fastapi import APIRouter, Request
@@ -26,12 +27,17 @@ async def console_page() -> FileResponse:
 @router.get("/console/settings")
 async def console_settings(request: Request) -> JSONResponse:
     """What the page needs before it starts anything: whether to ask for the API key, and
-    whether this server takes WebRTC offers."""
-    webrtc = any(getattr(route, "path", None) == OFFER_PATH for route in request.app.routes)
+    whether this server takes WebRTC offers (it serves the offer route and aiortc, which
+    Pipecat's SmallWebRTC transport runs on, is installed)."""
+    webrtc = _serves_offers(request) and importlib.util.find_spec("aiortc") is not None
     return JSONResponse(
         {"apiKeyRequired": services(request).settings.api_key is not None, "webrtc": webrtc},
         headers={"Cache-Control": "no-store"},
     )
+
+
+def _serves_offers(request: Request) -> bool:
+    return any(getattr(route, "path", None) == OFFER_PATH for route in request.app.routes)
 
 
 def static_files() -> StaticFiles:

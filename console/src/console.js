@@ -289,7 +289,13 @@ function saveKey(event) {
   refreshSessions();
 }
 
-window.botdockConsole = { chat: null, talk: null };
+// The running clients, and the SDK classes as the console configures them, for scripting from
+// the browser's devtools (and the browser tests).
+window.botdockConsole = {
+  chat: null,
+  talk: null,
+  sdk: { PipecatClient, WebSocketTransport, ChatMediaManager, SmallWebRTCTransport, WebRTCWavMediaManager },
+};
 $("key-form").onsubmit = saveKey;
 $("sessions-refresh").onclick = refreshSessions;
 $("chat-start").onclick = startChat;
