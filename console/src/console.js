@@ -296,6 +296,12 @@ window.botdockConsole = {
   talk: null,
   sdk: { PipecatClient, WebSocketTransport, ChatMediaManager, SmallWebRTCTransport, WebRTCWavMediaManager },
 };
+// Closing the tab ends the sessions at once: a peer connection closed here tells the bot so
+// right away, instead of after its ICE consent runs out (about 30 s).
+window.addEventListener("pagehide", () => {
+  endChat();
+  endTalk();
+});
 $("key-form").onsubmit = saveKey;
 $("sessions-refresh").onclick = refreshSessions;
 $("chat-start").onclick = startChat;
