@@ -3,13 +3,13 @@ facts the page cannot find out by itself. Not part of the API, so not in the Ope
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from app import webrtc
 from app.state import services
 
 STATIC = Path(__file__).resolve().parent.parent / "console" / "static"
@@ -27,11 +27,11 @@ async def console_page() -> FileResponse:
 @router.get("/console/settings")
 async def console_settings(request: Request) -> JSONResponse:
     """What the page needs before it starts anything: whether to ask for the API key, and
-    whether this server takes WebRTC offers (it serves the offer route and aiortc, which
-    Pipecat's SmallWebRTC transport runs on, is installed)."""
-    webrtc = _serves_offers(request) and importlib.util.find_spec("aiortc") is not None
+    whether this server takes WebRTC offers (it serves the offer route and Pipecat's
+    SmallWebRTC transport is installed)."""
+    offers = _serves_offers(request) and webrtc.available()
     return JSONResponse(
-        {"apiKeyRequired": services(request).settings.api_key is not None, "webrtc": webrtc},
+        {"apiKeyRequired": services(request).settings.api_key is not None, "webrtc": offers},
         headers={"Cache-Control": "no-store"},
     )
 

@@ -276,8 +276,8 @@ async function loadSettings() {
   } else {
     $("talk-start").disabled = true;
     $("talk-note").textContent =
-      "WebRTC is not available on this server (it serves no /api/offer: install the " +
-      "pipecat group with its WebRTC extra).";
+      "WebRTC is not available on this server: it needs Pipecat's SmallWebRTC transport " +
+      '(pipecat-ai[webrtc], in the pipecat group: "uv sync --group pipecat").';
   }
 }
 

@@ -46,7 +46,7 @@ def test_console_lists_a_session_and_cancels_it(server_for: ServerFactory, page:
     assert httpx.get(server.url + "/readyz").status_code == 200
 
 
-def test_console_says_webrtc_is_unavailable_without_an_offer_route(
+def test_console_says_webrtc_is_unavailable_without_pipecat_webrtc(
     server_for: ServerFactory, page: Page
 ) -> None:
     server = server_for(ECHO)
