@@ -72,7 +72,8 @@ COPY --from=builder /app /app
 ENV PATH=/opt/venv/bin:$PATH \
     VIRTUAL_ENV=/opt/venv \
     PYTHONUNBUFFERED=1 \
-    PORT=8080
+    PORT=8080 \
+    CONSOLE_ENABLED=false
 
 WORKDIR /app
 USER 10001

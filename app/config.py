@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     log_level: Literal["TRACE", "DEBUG", "INFO", "SUCCESS", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     log_format: Literal["text", "json"] = "text"
     access_log: bool = True
+    # The dev console at `/`: on for local runs, off in the published image (its Dockerfile).
+    console_enabled: bool = True
     daily_api_key: SecretStr | None = None
     daily_api_url: str = "https://api.daily.co/v1"
     daily_connect_timeout_secs: float = Field(default=5, gt=0)

@@ -18,7 +18,7 @@ from app.errors import install_error_handlers
 from app.loop_monitor import LoopMonitor
 from app.metrics import LoopMetrics
 from app.openapi import install_openapi
-from app.routes import probes, sessions, webrtc, websocket
+from app.routes import console, probes, sessions, webrtc, websocket
 from app.sessions import SessionManager
 from app.start_flow import StartFlow
 from app.state import Services
@@ -92,4 +92,8 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
     # call frames for its whole life, and FastAPI's included-router dispatch adds about 1 KB
     # of them to every connection (per-session memory, docs/benchmarks.md).
     app.add_api_websocket_route("/ws", websocket.websocket_session, name="websocket_session")
+    if settings.console_enabled:
+        # Last: the console's routes are never on a session's path.
+        app.router.routes.extend(console.router.routes)
+        app.mount("/console/static", console.static_files(), name="console_static")
     return app

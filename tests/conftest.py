@@ -26,7 +26,7 @@ import pytest
 
 from tests.fake_daily import FakeDaily
 
-LAYERS = ("unit", "inprocess", "e2e", "container", "pipecat")
+LAYERS = ("unit", "inprocess", "e2e", "container", "pipecat", "browser")
 _TESTS = Path(__file__).parent
 
 

@@ -143,7 +143,8 @@ def test_invalid_session_timeout_header(
         ("PATCH", "/sessions/abc", 405, "DELETE, GET"),
         ("POST", "/livez", 405, "GET"),
         ("GET", "/nowhere", 404, None),
-        ("DELETE", "/", 404, None),
+        ("DELETE", "/", 405, "GET"),  # the console page
+        ("DELETE", "/nowhere", 404, None),
     ],
 )
 def test_wrong_methods_and_unknown_routes(

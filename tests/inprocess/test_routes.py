@@ -431,6 +431,32 @@ def test_openapi_lists_every_route(client_for: ClientFactory) -> None:
     } <= paths
 
 
+def test_console_is_served_at_root_and_left_out_of_the_openapi_schema(
+    client_for: ClientFactory,
+) -> None:
+    client = client_for(api_key="console-key")
+    page = client.get("/")
+    assert page.status_code == 200
+    assert page.headers["content-type"].startswith("text/html")
+    assert '<script type="module" src="/console/static/console.js">' in page.text
+    script = client.get("/console/static/console.js")
+    assert script.status_code == 200
+    assert "javascript" in script.headers["content-type"]
+    # Open without the key: the page must load to ask for it. It says only that one is needed.
+    assert client.get("/console/settings").json() == {"apiKeyRequired": True, "webrtc": False}
+    paths = set(client.get("/openapi.json").json()["paths"])
+    assert not {p for p in paths if p == "/" or p.startswith("/console")}
+
+
+@pytest.mark.parametrize("path", ["/", "/console/settings", "/console/static/console.js"])
+def test_console_disabled_answers_404(client_for: ClientFactory, path: str) -> None:
+    client = client_for(console_enabled=False)
+    response = client.get(path)
+    assert response.status_code == 404
+    assert response.json() == {"error": "not_found", "detail": f"no route GET {path}"}
+    assert client.get("/readyz").status_code == 200
+
+
 # -- lifecycle in process -----------------------------------------------------------------
 
 

@@ -142,3 +142,23 @@ def test_invalid_ice_servers_name_the_variable_without_the_value(
     with pytest.raises(SettingsError) as err:
         load_settings()
     assert str(err.value) == f"invalid configuration: ICE_SERVERS: Value error, {message}"
+
+
+def test_console_is_on_by_default_and_a_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert load_settings().console_enabled is True
+    monkeypatch.setenv("CONSOLE_ENABLED", "false")
+    assert load_settings().console_enabled is False
+    monkeypatch.setenv("CONSOLE_ENABLED", "sometimes")
+    with pytest.raises(SettingsError) as err:
+        load_settings()
+    assert str(err.value) == (
+        "invalid configuration: CONSOLE_ENABLED: Input should be a valid boolean, unable to "
+        "interpret input (got 'sometimes')"
+    )
+
+
+def test_the_published_image_turns_the_console_off_and_compose_turns_it_on() -> None:
+    assert "CONSOLE_ENABLED=false" in (ROOT / "Dockerfile").read_text()
+    assert "CONSOLE_ENABLED: ${CONSOLE_ENABLED:-true}" in (ROOT / "docker-compose.yml").read_text()
