@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -87,9 +88,18 @@ def talk_and_close(server: ServerProcess, ns: Netns) -> None:
         page.fill("#key", secrets.API_KEY)
         page.click("#key-save")
         expect(page.locator("#talk-start")).to_be_enabled()
+        clicked = time.monotonic()
         page.click("#talk-start")
         expect(page.locator("#talk-state")).to_have_text("ready", timeout=20000)
+        ready = time.monotonic()
         wait_for(lambda: page.evaluate(INBOUND_AUDIO_BYTES) > 0, timeout=20000)
+        heard = time.monotonic()
+        time.sleep(2)  # two more seconds of the fake microphone, echoed back
+        print(
+            f"\nWebRTC console: transport ready {ready - clicked:.2f}s after the click, first "
+            f"bot audio after {heard - clicked:.2f}s, {page.evaluate(INBOUND_AUDIO_BYTES)} "
+            "bytes of bot audio received 2s later"
+        )
         sessions: list[dict[str, Any]] = json.loads(
             page.evaluate(
                 "fetch('/sessions', {headers: {Authorization: "
