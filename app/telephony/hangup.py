@@ -75,12 +75,15 @@ class PhoneHangup:
         except httpx.HTTPError as exc:
             logger.warning("{} hang-up failed: {}", provider, type(exc).__name__)
             return
+        status = response.status_code
         if response.is_success:
             logger.info("{} call hung up through its REST API", provider)
-        elif response.status_code == 404:
+        elif status in (401, 403):
+            logger.warning("{} hang-up refused: HTTP {} (check the credentials)", provider, status)
+        elif status == 404:
             logger.info("{} call already ended (its REST API answered 404)", provider)
-        else:
-            logger.warning("{} hang-up refused: HTTP {}", provider, response.status_code)
+        else:  # Twilio answers 400 for a call that is no longer in progress, for example
+            logger.info("{} hang-up answered HTTP {} (the call had likely ended)", provider, status)
 
     async def aclose(self) -> None:
         if self._client is not None:
