@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -65,6 +66,22 @@ class Settings(BaseSettings):
     daily_read_timeout_secs: float = Field(default=10, gt=0)
     daily_start_timeout_secs: float = Field(default=20, gt=0)
     daily_room_expiry_secs: int | None = Field(default=None, gt=0)  # None: the session's limit
+    # Phone calls (docs/telephony.md): where providers reach this service, who may speak for
+    # it, and each provider's credentials (signatures, hang-up).
+    public_url: str | None = None
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    phone_start_timeout_secs: float = Field(default=10, gt=0)
+    twilio_account_sid: str | None = None
+    twilio_auth_token: SecretStr | None = None
+    twilio_api_url: str = "https://api.twilio.com"
+    telnyx_public_key: str | None = None
+    telnyx_api_key: SecretStr | None = None
+    telnyx_api_url: str = "https://api.telnyx.com"
+    telnyx_timestamp_tolerance_secs: int = Field(default=300, gt=0)
+    plivo_auth_id: str | None = None
+    plivo_auth_token: SecretStr | None = None
+    plivo_api_url: str = "https://api.plivo.com"
+    exotel_webhook_secret: SecretStr | None = None
 
     @field_validator("log_level", "log_format", "session_mode", mode="before")
     @classmethod
@@ -74,7 +91,7 @@ class Settings(BaseSettings):
             return value.upper() if value.lower() in _LEVELS else value.lower()
         return value
 
-    @field_validator("allowed_origins", mode="before")
+    @field_validator("allowed_origins", "trusted_proxies", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -86,7 +103,18 @@ class Settings(BaseSettings):
     def _parse_ice_servers(cls, value: Any) -> Any:
         return parse_ice_servers(value) if isinstance(value, str) else value
 
-    @field_validator("api_key", "daily_api_key", mode="before")
+    @field_validator(
+        "api_key",
+        "daily_api_key",
+        "twilio_auth_token",
+        "telnyx_api_key",
+        "plivo_auth_token",
+        "exotel_webhook_secret",
+        "twilio_account_sid",
+        "telnyx_public_key",
+        "plivo_auth_id",
+        mode="before",
+    )
     @classmethod
     def _empty_secret_is_unset(cls, value: Any) -> Any:
         if isinstance(value, str) and not value.strip():
@@ -96,18 +124,46 @@ class Settings(BaseSettings):
             raise ValueError("must not start or end with whitespace (a trailing newline?)")
         return value
 
-    @field_validator("daily_room_expiry_secs", mode="before")
+    @field_validator("daily_room_expiry_secs", "public_url", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("daily_api_url")
+    @field_validator("daily_api_url", "twilio_api_url", "telnyx_api_url", "plivo_api_url")
     @classmethod
     def _http_url(cls, value: str) -> str:
         value = value.strip()
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.netloc:
             raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """The base URL providers reach this service at: scheme and host (and a path prefix),
+        no query; `wss://` stream URLs are made from it."""
+        if value is None:
+            return None
+        value = value.strip()
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            raise ValueError("must be an https:// (or http://) URL, e.g. https://bots.example.com")
+        if parts.query or parts.fragment or parts.username or parts.password:
+            raise ValueError("must hold no query, fragment or credentials")
+        return value.rstrip("/")
+
+    @field_validator("telnyx_public_key")
+    @classmethod
+    def _ed25519_key(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except ValueError:
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError("must be the base64 Ed25519 public key of Telnyx's portal (32 bytes)")
         return value
 
 
@@ -175,4 +231,4 @@ def load_settings(**overrides: Any) -> Settings:
 
 
 def _is_secret(name: str) -> bool:
-    return name.endswith("API_KEY") or name == "ICE_SERVERS"  # TURN credentials
+    return name.endswith(("API_KEY", "AUTH_TOKEN", "_SECRET")) or name == "ICE_SERVERS"

@@ -18,10 +18,12 @@ from app.errors import install_error_handlers
 from app.loop_monitor import LoopMonitor
 from app.metrics import LoopMetrics
 from app.openapi import install_openapi
-from app.routes import console, probes, sessions, webrtc, websocket
+from app.routes import console, probes, sessions, telephony, webrtc, websocket
 from app.sessions import SessionManager
 from app.start_flow import StartFlow
 from app.state import Services
+from app.telephony.hangup import PhoneHangup
+from app.telephony.providers import providers
 from app.webrtc import WebRTCPeers
 
 
@@ -46,8 +48,18 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
         loop_monitor = LoopMonitor(settings.loop_lag_warn_secs, LoopMetrics(manager.metrics))
         loop_monitor.start()
         peers = WebRTCPeers(settings.ice_servers)
+        hangup = PhoneHangup(settings)
         app.state.services = Services(
-            settings, loaded, manager, flow, readiness, loop_monitor, peers, daily=daily
+            settings,
+            loaded,
+            manager,
+            flow,
+            readiness,
+            loop_monitor,
+            peers,
+            daily=daily,
+            providers=providers(settings),
+            hangup=hangup,
         )
         try:
             yield
@@ -55,6 +67,7 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
             await manager.drain(0)
             await peers.close_all()
             await loop_monitor.stop()
+            await hangup.aclose()
             if daily is not None:
                 await daily.aclose()
 
@@ -86,12 +99,22 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
     # declared (neither router adds a prefix or a dependency at inclusion). Session routes
     # first: routes are tried in order, and a session start is the hot path.
     app.router.routes.extend(
-        [*sessions.router.routes, *webrtc.router.routes, *probes.router.routes]
+        [
+            *sessions.router.routes,
+            *webrtc.router.routes,
+            *probes.router.routes,
+            *telephony.router.routes,
+        ]
     )
     # Straight on the app, not as an included router: a WebSocket session keeps its handler's
     # call frames for its whole life, and FastAPI's included-router dispatch adds about 1 KB
     # of them to every connection (per-session memory, docs/benchmarks.md).
     app.add_api_websocket_route("/ws", websocket.websocket_session, name="websocket_session")
+    for path in (
+        f"{telephony.STREAM_PATH}/{{session_id}}",
+        f"{telephony.STREAM_PATH}/{{session_id}}/{{token}}",
+    ):
+        app.add_api_websocket_route(path, telephony.phone_stream)
     if settings.console_enabled:
         # Last: the console's routes are never on a session's path.
         app.router.routes.extend(console.router.routes)

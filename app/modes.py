@@ -18,6 +18,7 @@ class Entry(StrEnum):
     BOT = "bot"  # POST /bot, Pipecat Cloud's call: answers when the bot returns
     WEBSOCKET = "websocket"  # WS /ws
     WEBRTC = "webrtc"  # a WebRTC offer (POST /api/offer), or /start and /bot asking for one
+    PHONE = "phone"  # a phone provider's webhook: a WebSocket session announced for its stream
 
 
 class Transport(StrEnum):
@@ -69,7 +70,7 @@ def session_kind(
         return SessionKind.WEBRTC
     if transport is not None:
         return _named_kind(mode, transport, wants_room)
-    if entry is Entry.WEBSOCKET:
+    if entry in (Entry.WEBSOCKET, Entry.PHONE):
         if mode in (SessionMode.PIPECAT, SessionMode.DAILY):
             raise BadRequest(
                 "mode_mismatch", f"SESSION_MODE={mode.value} does not serve WebSocket sessions"

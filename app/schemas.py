@@ -62,6 +62,10 @@ class Health(Answer):
     version: str
     process: ProcessFigures
     event_loop: LoopFigures
+    telephony: dict[str, Literal["authenticated", "unauthenticated"]] = Field(
+        default_factory=dict,
+        description="Each phone provider's webhook: signatures checked, or not (no credentials).",
+    )
 
 
 class WebSocketStart(Answer):

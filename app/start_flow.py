@@ -103,12 +103,14 @@ class StartFlow:
         claim: str | None = None,
         claim_token: str | None = None,
         detect: Callable[[], Awaitable[str | None]] | None = None,
+        handshake: Callable[[Session], Awaitable[tuple[str | None, Any]]] | None = None,
     ) -> Started | None:
         """Start a session on a WebSocket: a new one, or the announced session named `claim`
         (with the `claim_token` that announcing it gave).
         The socket is accepted (`accept`) only once a slot is held; None when the handshake
         failed, with the slot given back. `detect`, when given, is awaited once the socket is
-        accepted: the arguments' `transport_type` (`app.ws_detect`)."""
+        accepted: the arguments' `transport_type` (`app.ws_detect`). `handshake`, in its place,
+        gives `transport_type` and `call_data` (a phone call's stream, `app.telephony`)."""
         session_kind(self._mode, Entry.WEBSOCKET, False)
         if claim is not None:
             session = self._manager.claim(claim, claim_token)
@@ -127,14 +129,18 @@ class StartFlow:
         if not accepted:
             self._manager.release(session)
             return None
+        call_data = None
         try:
-            transport_type = None if detect is None else await detect()
+            if handshake is not None:
+                transport_type, call_data = await handshake(session)
+            else:
+                transport_type = None if detect is None else await detect()
         except BaseException:
             self._manager.release(session)
             raise
         self._still_reserved(session, "before it started")
         args = WebSocketSessionArguments(
-            session_id=session.id, websocket=websocket, body=session.body
+            session_id=session.id, websocket=websocket, body=session.body, call_data=call_data
         )
         args.transport_type = transport_type
         return Started(session, done=self._manager.start(session, args))

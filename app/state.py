@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from starlette.requests import HTTPConnection
 
@@ -12,6 +12,8 @@ from app.daily import DailyClient
 from app.loop_monitor import LoopMonitor
 from app.sessions import SessionManager
 from app.start_flow import StartFlow
+from app.telephony.hangup import PhoneHangup
+from app.telephony.providers import Provider
 from app.webrtc import WebRTCPeers
 
 
@@ -25,6 +27,8 @@ class Services:
     loop: LoopMonitor
     peers: WebRTCPeers
     daily: DailyClient | None = None  # set when DAILY_API_KEY is
+    providers: dict[str, Provider] = field(default_factory=dict)  # phone providers' checks
+    hangup: PhoneHangup | None = None
 
 
 def services(conn: HTTPConnection) -> Services:

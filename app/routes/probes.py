@@ -71,6 +71,10 @@ async def health(request: Request) -> Response:
             max_lag_secs=round(svc.loop.max_lag_secs(), 4),
             window_secs=WINDOW_SECS,
         ),
+        telephony={
+            name: "authenticated" if provider.authenticated else "unauthenticated"
+            for name, provider in svc.providers.items()
+        },
     ).response()
 
 

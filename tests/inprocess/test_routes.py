@@ -34,6 +34,7 @@ def test_livez_readyz_health(client_for: ClientFactory) -> None:
         "maxSessions": 7,
         "draining": False,
         "version": "0.1.0",
+        "telephony": dict.fromkeys(["twilio", "telnyx", "plivo", "exotel"], "unauthenticated"),
     }
 
 
