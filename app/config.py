@@ -17,6 +17,11 @@ class SessionMode(StrEnum):
     WEBSOCKET = "websocket"
 
 
+class SessionIsolation(StrEnum):
+    INLINE = "inline"  # every session's bot() on the server's own event loop
+    PROCESS = "process"  # each session in a worker process of a prewarmed pool
+
+
 class SettingsError(Exception):
     """A setting has an invalid value; the message names the variable."""
 
@@ -33,6 +38,10 @@ class Settings(BaseSettings):
     )
 
     session_mode: SessionMode = SessionMode.AUTO
+    session_isolation: SessionIsolation = SessionIsolation.INLINE
+    prewarm_workers: int = Field(default=2, ge=0, le=1000)
+    worker_max_sessions: int = Field(default=100, ge=1)
+    worker_max_rss_mb: int | None = Field(default=None, ge=16)  # None: no limit
     bot_module: str = Field(default="bot", min_length=1)
     host: str = "0.0.0.0"  # a container must listen on every interface
     port: int = Field(default=8080, ge=0, le=65535)
@@ -60,7 +69,7 @@ class Settings(BaseSettings):
     daily_start_timeout_secs: float = Field(default=20, gt=0)
     daily_room_expiry_secs: int | None = Field(default=None, gt=0)  # None: the session's limit
 
-    @field_validator("log_level", "log_format", "session_mode", mode="before")
+    @field_validator("log_level", "log_format", "session_mode", "session_isolation", mode="before")
     @classmethod
     def _normalise_case(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -85,7 +94,7 @@ class Settings(BaseSettings):
             raise ValueError("must not start or end with whitespace (a trailing newline?)")
         return value
 
-    @field_validator("daily_room_expiry_secs", mode="before")
+    @field_validator("daily_room_expiry_secs", "worker_max_rss_mb", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
