@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
@@ -12,6 +13,9 @@ from app.daily import DailyClient
 from app.loop_monitor import LoopMonitor
 from app.sessions import SessionManager
 from app.start_flow import StartFlow
+
+if TYPE_CHECKING:
+    from app.workers.pool import WorkerPool
 
 
 @dataclass
@@ -23,6 +27,7 @@ class Services:
     readiness: ReadinessCheck
     loop: LoopMonitor
     daily: DailyClient | None = None  # set when DAILY_API_KEY is
+    workers: WorkerPool | None = None  # set when SESSION_ISOLATION=process
 
 
 def services(conn: HTTPConnection) -> Services:

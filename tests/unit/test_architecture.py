@@ -35,6 +35,9 @@ def top_level(modules: set[str], *roots: str) -> set[str]:
         "app.modes",
         "app.session_tokens",
         "app.loop_monitor",
+        "app.workers.pool",
+        "app.workers.protocol",
+        "app.workers.runner",
     ],
 )
 def test_engine_start_flow_and_daily_client_load_no_http_framework(module: str) -> None:
