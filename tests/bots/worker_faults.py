@@ -4,7 +4,7 @@ body["fault"] says. Without a fault it logs its process id and echoes WebSocket 
 segfault (ctypes reads address 0), os_exit, sys_exit, allocate (body["mb"] MB, touched, then
 held), block (time.sleep(body["secs"]) on the loop, then return), thread (a non-daemon
 thread that never ends, then return), never_return, ignore_cancel (swallows every
-cancellation).
+cancellation), no_read (never reads its WebSocket).
 """
 
 import asyncio
@@ -43,7 +43,7 @@ async def bot(args: SessionArguments) -> None:
         time.sleep(float(body.get("secs", 10)))  # the fault under test: blocks the loop
     elif fault == "thread":
         threading.Thread(target=threading.Event().wait, name="forever").start()
-    elif fault == "never_return":
+    elif fault in ("never_return", "no_read"):  # no_read: holds its WebSocket, unread
         await asyncio.Event().wait()
     elif fault == "ignore_cancel":
         while True:

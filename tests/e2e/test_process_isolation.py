@@ -351,3 +351,65 @@ def test_many_sessions_leak_no_descriptor_process_or_shared_memory(
 @pytest.mark.slow
 def test_a_thousand_sessions_leak_nothing(server_for: ServerFactory) -> None:
     leak_check(server_for, 1000)
+
+
+def test_a_bot_that_does_not_read_pushes_back_on_its_client(server_for: ServerFactory) -> None:
+    """Back-pressure from the worker to the client: the server relays at most a window of
+    messages the bot has not taken, then stops reading the client, whose sends stall; the
+    server's memory does not take what the client sends. The session still ends on cancel."""
+    server = server_for({**PROCESS, "WS_MAX_MESSAGE_BYTES": str(1 << 20)})
+    chunk = os.urandom(256 * 1024)
+    total = 800  # 200 MB: far more than any socket buffer
+
+    async def flood() -> tuple[int, str, int]:
+        sent = 0
+        async with connect(
+            f"{server.ws_url}/ws?body={b64({'fault': 'no_read'})}",
+            max_size=None,
+            compression=None,
+            close_timeout=1,
+        ) as ws:
+
+            async def send_all() -> None:
+                nonlocal sent
+                for _ in range(total):
+                    await ws.send(chunk)
+                    sent += 1
+
+            sender = asyncio.create_task(send_all())
+            last = -1
+            while sent != last:  # until the sends stop making progress
+                last = sent
+                await asyncio.wait({sender}, timeout=1.0)
+            session_id = httpx.get(f"{server.url}/sessions").json()["sessions"][0]["sessionId"]
+            grown = server.rss_kb() - rss_before
+            # The client's end is stuck behind the data it sent: the service closes it.
+            answer = await asyncio.to_thread(httpx.delete, f"{server.url}/sessions/{session_id}")
+            assert answer.status_code == 202
+            await asyncio.to_thread(final_line, server, session_id)
+            sender.cancel()
+            return sent, session_id, grown
+
+    rss_before = server.rss_kb()
+    sent, session_id, grown = asyncio.run(flood())
+    assert sent < total
+    assert grown < 100 * 1024  # far below the 200 MB sent
+    assert final_line(server, session_id).startswith("session cancelled kind=websocket")
+
+
+def test_drain_ends_sessions_then_the_workers(server_for: ServerFactory) -> None:
+    server = server_for({**PROCESS, "DRAIN_TIMEOUT_SECS": "1"})
+    wait_for(lambda: idle_workers(server.url) >= 2, timeout=30)
+    started = httpx.post(f"{server.url}/start", json={"body": {"fault": "never_return"}})
+    session_id = started.json()["sessionId"]
+    wait_for(lambda: "worker" in httpx.get(f"{server.url}/sessions/{session_id}").json())
+    kids = children(server.pid)
+    assert len(kids) == 3
+    server.signal()
+    assert server.wait(30) == 0
+    line = final_line(server, session_id)
+    assert line.startswith("session cancelled kind=pipecat")
+    assert line.endswith("(drain timeout reached)")
+    assert [
+        pid for pid in kids if Path(f"/proc/{pid}").exists() and pid not in zombies({pid})
+    ] == []

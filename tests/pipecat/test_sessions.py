@@ -443,3 +443,36 @@ def test_running_pipeline_timed_out(server_for: ServerFactory) -> None:
     assert close == (4408, "session exceeded its limit of 2s")
     assert final_state(server, session_id) == "timed_out"
     stop_and_check_drain(server)
+
+
+def test_pipecat_transports_run_unchanged_in_a_worker(server_for: ServerFactory) -> None:
+    """SESSION_ISOLATION=process: Pipecat's FastAPIWebsocketTransport runs on the worker's
+    relayed WebSocket as it does inline, for a plain client (its first frame peeked by the
+    server, then relayed) and a phone provider's stream; Pipecat's lines, written by the
+    worker, carry the session id."""
+    server = start_pipecat_server(server_for, SESSION_ISOLATION="process")
+    calls = [(EXOTEL, "exotel")]
+    if PLAIN_WEBSOCKET:
+        report, echoed = asyncio.run(protobuf_session(server))
+        assert echoed == {
+            "echo": {"label": "rtvi-ai", "type": "client-ready", "id": "1", "data": {}}
+        }
+        assert report["transport_type"] == "websocket"
+        assert report["transport"] == (
+            "pipecat.transports.websocket.fastapi.FastAPIWebsocketTransport"
+        )
+        session_id = report["session_id"]
+        wait_for(lambda: finished(server, session_id) is not None)
+        assert finished(server, session_id) == "completed"
+        check_pipecat_lines_carry_the_session_id(server, session_id)
+    for messages, provider in calls:
+        report = asyncio.run(session(server, "/ws", messages))
+        assert report["transport"] == (
+            "pipecat.transports.websocket.fastapi.FastAPIWebsocketTransport"
+        )
+        if PLAIN_WEBSOCKET:
+            assert report["transport_type"] == provider
+        call_id = report["session_id"]
+        wait_for(lambda: finished(server, call_id) is not None)  # noqa: B023 - awaited here
+        assert finished(server, call_id) == "completed"
+    stop_and_check_drain(server)
