@@ -52,3 +52,11 @@ def test_arguments_import_nothing_of_the_service() -> None:
 def test_daily_client_reaches_neither_routes_nor_engine() -> None:
     ours = {m for m in loaded_by("app.daily") if m.startswith("app.")}
     assert ours <= {"app.daily", "app.config", "app.exceptions"}
+
+
+def test_engine_runs_bots_through_a_runner_it_is_given() -> None:
+    """The session manager imports neither the bot loader nor the workers: `create_app` gives
+    it a `BotRunner` (the loaded bot, or the process runner)."""
+    ours = {m for m in loaded_by("app.sessions") if m.startswith("app.")}
+    assert "app.bot_loader" not in ours
+    assert not any(m.startswith("app.workers") for m in ours)
