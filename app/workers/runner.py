@@ -32,7 +32,7 @@ from app.arguments import (
     WebSocketSessionArguments,
 )
 from app.exceptions import ClientGone, SessionFailure
-from app.workers.pool import Worker, WorkerPool
+from app.workers.pool import Worker, WorkerPool, WorkerStartError
 from app.workers.protocol import WS_WINDOW, ChannelClosed, Message
 
 _SCOPE_KEYS = ("http_version", "scheme", "path", "root_path", "subprotocols", "client", "server")
@@ -57,7 +57,10 @@ class ProcessRunner:
     async def run(self, args: SessionArguments) -> None:
         start = _start_message(args)
         session_id = start["session_id"]
-        worker = await self._pool.acquire(session_id)
+        try:
+            worker = await self._pool.acquire(session_id)
+        except WorkerStartError as exc:
+            raise SessionFailure(f"no worker process could be started: {exc}") from None
         ended = [_Outcome("died")]  # what the worker said last, even when cancelled
         try:
             outcome = ended[0] = await self._session(worker, start, args, ended)

@@ -43,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--log-format", default="text")
     options = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_the_server()
     # The same import order as `python -m app` (see there): Pipecat Cloud's SDK, imported
     # after logging is configured, would replace the sinks.
     logger.disable("pipecat")
@@ -200,6 +201,21 @@ class _Session:
         websocket.client_state = WebSocketState.CONNECTED  # accepted by the server
         websocket.application_state = WebSocketState.CONNECTED
         return websocket
+
+
+def _die_with_the_server() -> None:
+    """On Linux, have the kernel kill this worker when the server process ends, even if the
+    server was killed (SIGKILL, OOM) and this worker's loop is blocked so it cannot see its
+    channel close."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the server ended before the call: nobody to serve
+            os._exit(0)
 
 
 def _failed(exc: BaseException) -> None:

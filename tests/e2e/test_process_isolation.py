@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import re
+import signal
 import threading
 from pathlib import Path
 from typing import Any
@@ -413,3 +414,20 @@ def test_drain_ends_sessions_then_the_workers(server_for: ServerFactory) -> None
     assert [
         pid for pid in kids if Path(f"/proc/{pid}").exists() and pid not in zombies({pid})
     ] == []
+
+
+def test_workers_end_with_a_killed_server(server_for: ServerFactory) -> None:
+    """A server killed outright (SIGKILL, the OOM killer) leaves no worker behind, even one
+    whose loop is blocked and cannot notice its channel close."""
+    server = server_for(PROCESS)
+    wait_for(lambda: idle_workers(server.url) >= 2, timeout=30)
+    httpx.post(f"{server.url}/start", json={"body": {"fault": "block", "secs": 60}})
+    wait_for(lambda: len(children(server.pid)) == 3, timeout=30)
+    kids = children(server.pid)
+    server.signal(signal.SIGKILL)
+    server.wait(10)
+
+    def alive(pid: int) -> bool:
+        return Path(f"/proc/{pid}").exists() and pid not in zombies({pid})
+
+    wait_for(lambda: not any(alive(pid) for pid in kids))
