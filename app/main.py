@@ -49,6 +49,7 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
                 max_rss_mb=settings.worker_max_rss_mb,
                 log_level=settings.log_level,
                 log_format=settings.log_format,
+                loop_lag_warn_secs=settings.loop_lag_warn_secs,
                 metrics=WorkerMetrics(metrics),
             )
             runner = ProcessRunner(pool, STOP_GRACE_SECS)

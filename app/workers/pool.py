@@ -110,6 +110,7 @@ class WorkerPool:
         max_rss_mb: int | None,
         log_level: str,
         log_format: str,
+        loop_lag_warn_secs: float = 0.25,
         metrics: WorkerMetrics | None = None,
     ) -> None:
         self._bot_module = bot_module
@@ -119,6 +120,7 @@ class WorkerPool:
         self.max_rss_mb = max_rss_mb
         self._log_level = log_level
         self._log_format = log_format
+        self._warn_secs = loop_lag_warn_secs
         self._metrics = metrics
         self._idle: list[Worker] = []
         self._busy: dict[str, Worker] = {}
@@ -265,6 +267,8 @@ class WorkerPool:
                     self._log_level,
                     "--log-format",
                     self._log_format,
+                    "--loop-lag-warn-secs",
+                    str(self._warn_secs),
                 ],
                 pass_fds=(theirs.fileno(),),
                 stdin=subprocess.DEVNULL,

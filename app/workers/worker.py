@@ -8,8 +8,10 @@ the bot (and Pipecat's `FastAPIWebsocketTransport`) sees the interface it sees i
 
 Its log lines go to the stderr it inherits from the server, through the same loguru sinks
 (`app.logs.configure_logging`, same level and format), with the session id: one sink, one
-format. SIGINT is ignored (a terminal's Ctrl-C reaches the whole process group; the server
-drains and ends its workers), and the worker exits when its channel closes.
+format. Its event loop is watched as the server's is (`app.loop_monitor`): a bot that blocks
+it is named, with its session id, in a warning. SIGINT is ignored (a terminal's Ctrl-C
+reaches the whole process group; the server drains and ends its workers), and the worker
+exits when its channel closes.
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--bot", required=True)
     parser.add_argument("--log-level", default="INFO")
     parser.add_argument("--log-format", default="text")
+    parser.add_argument("--loop-lag-warn-secs", type=float, default=0.25)
     options = parser.parse_args(argv)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_the_server()
@@ -65,12 +68,19 @@ def main(argv: list[str] | None = None) -> int:
         run: Any = uvloop.run  # the loop the server's sessions run on, where installed
     except ImportError:
         run = asyncio.run
-    run(_serve(options.fd, bot))
+    run(_serve(options.fd, bot, options.loop_lag_warn_secs))
     return 0
 
 
-async def _serve(fd: int, bot: Any) -> None:
+async def _serve(fd: int, bot: Any, warn_secs: float) -> None:
+    from app.logs import SessionLogContext
+    from app.loop_monitor import LoopMonitor
+
     channel = await Channel.open(socket.socket(fileno=fd))
+    # The worker's own loop is watched as the server's is: a bot that blocks it is named, with
+    # its session id and line, in a warning (LOOP_LAG_WARN_SECS).
+    monitor = LoopMonitor(warn_secs)
+    monitor.start()
     baseline = threading.active_count()
     channel.write({"t": "hello", "pid": os.getpid()})
     session: _Session | None = None
@@ -82,7 +92,10 @@ async def _serve(fd: int, bot: Any) -> None:
         kind = message["t"]
         if kind == "start":
             session = _Session(channel, bot, message, baseline)
-            session.task = asyncio.create_task(session.run(), name=f"session-{session.id}")
+            # Created inside the session's log context: the task (and the loop monitor's
+            # record of whom it belongs to) carries the session id.
+            with SessionLogContext(session.id):
+                session.task = asyncio.create_task(session.run(), name=f"session-{session.id}")
         elif kind == "ws" and session is not None:
             session.deliver(message, data)
         elif kind == "cancel" and session is not None and session.task is not None:
@@ -90,6 +103,7 @@ async def _serve(fd: int, bot: Any) -> None:
         elif kind == "exit":
             break
     channel.close()
+    await monitor.stop()
 
 
 class _Session:

@@ -217,7 +217,12 @@ def test_a_blocked_worker_loop_leaves_the_probes_answering(server_for: ServerFac
     assert len(poller.answers) > 20
     assert set(poller.answers) == {200}
     assert final_line(server, "blocker").startswith("session completed kind=pipecat")
-    assert "event loop was blocked" not in server.log()
+    # The worker's loop monitor names the session that blocked the worker's loop (and the
+    # server's loop, never blocked, has nothing to say).
+    warnings = [line for line in server.log().splitlines() if "event loop" in line]
+    assert warnings
+    assert all("| blocker | app.loop_monitor |" in line for line in warnings)
+    assert any("by session blocker" in line and "worker_faults.py" in line for line in warnings)
 
 
 def test_a_thread_that_never_ends_retires_its_worker(server_for: ServerFactory) -> None:
