@@ -25,6 +25,8 @@ import contextlib
 from dataclasses import dataclass
 from typing import Any
 
+from loguru import logger
+
 from app.arguments import (
     DailySessionArguments,
     PipecatSessionArguments,
@@ -35,6 +37,7 @@ from app.exceptions import ClientGone, SessionFailure
 from app.workers.pool import Worker, WorkerPool, WorkerStartError
 from app.workers.protocol import WS_WINDOW, ChannelClosed, Message
 
+_log = logger.bind(logger_name="app.workers.runner")
 _SCOPE_KEYS = ("http_version", "scheme", "path", "root_path", "subprotocols", "client", "server")
 
 
@@ -95,6 +98,12 @@ class ProcessRunner:
                 async with asyncio.timeout(self._grace):
                     ended[0] = await self._until_done(worker, websocket, credits)
             except TimeoutError:
+                _log.warning(
+                    "the bot did not stop within {}s of being cancelled: its worker process "
+                    "(pid {}) is killed",
+                    f"{self._grace:g}",
+                    worker.pid,
+                )
                 worker.kill(f"the bot did not stop within {self._grace:g}s of being cancelled")
                 await worker.wait_exit()
             raise

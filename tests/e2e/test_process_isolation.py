@@ -266,7 +266,10 @@ def test_a_bot_that_ignores_cancel_is_killed_after_the_grace(server_for: ServerF
     line = final_line(server, session_id)
     assert line.startswith("session cancelled kind=pipecat")
     assert line.endswith("(cancelled by request)")
-    assert "did not stop within" not in server.log()  # killed, never abandoned
+    # Killed, never abandoned: the warning says so, with the session id.
+    warning = f"| {session_id} | app.workers.runner | the bot did not stop within 2s of being "
+    assert f"{warning}cancelled: its worker process (pid {pid}) is killed" in server.log()
+    assert "its task is left running" not in server.log()
     wait_for(
         lambda: value(scrape(server.url), "botdock_workers_retired_total", reason="killed") == 1
     )
