@@ -439,3 +439,44 @@ def test_workers_end_with_a_killed_server(server_for: ServerFactory) -> None:
         return Path(f"/proc/{pid}").exists() and pid not in zombies({pid})
 
     wait_for(lambda: not any(alive(pid) for pid in kids))
+
+
+def test_a_worker_that_cannot_start_fails_its_session_with_the_reason(
+    server_for: ServerFactory,
+) -> None:
+    server = server_for({**PROCESS, "BOT_MODULE": "tests.bots.worker_import_fails"})
+    answer = start_bot(server.url, {}, "no-worker")
+    assert answer.status_code == 500
+    line = final_line(server, "no-worker")
+    assert line.startswith("session failed kind=pipecat")
+    assert line.endswith(
+        "(no worker process could be started: the worker process exited (3); see its log "
+        "lines above)"
+    )
+    log = server.log()
+    assert (
+        "| app.workers.worker | worker cannot start: BOT_MODULE='tests.bots.worker_import_fails':"
+        " importing it raised RuntimeError: this module cannot be imported in a worker"
+    ) in log
+    assert "| app.workers.pool | a prewarmed worker did not start:" in log
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    assert httpx.get(f"{server.url}/health").json()["activeSessions"] == 0
+
+
+def test_an_announced_websocket_session_runs_in_a_worker(server_for: ServerFactory) -> None:
+    server = server_for(PROCESS)
+    answer = httpx.post(f"{server.url}/start", json={"transport": "websocket", "body": {"n": 1}})
+    assert answer.status_code == 201
+    started = answer.json()
+    url = f"{started['wsUrl']}&token={started['token']}"
+
+    async def talk() -> list[Any]:
+        async with connect(url) as ws:
+            await ws.send("announced")
+            return [await ws.recv()]
+
+    assert asyncio.run(talk()) == ["announced"]
+    session_id = answer.headers["X-Session-Id"]
+    assert final_line(server, session_id).startswith("session completed kind=websocket")
+    bot_lines = [line for line in session_lines(server.log(), session_id) if BOT in line]
+    assert bot_lines and "bot in process" in bot_lines[0]
