@@ -125,8 +125,8 @@ class WorkerMetrics:
         )  # fmt: skip
         self.retired = Counter(
             "botdock_workers_retired",
-            "Workers replaced, by reason: max_sessions, max_rss, unclean (a thread left "
-            "running), killed (memory limit, stop grace), died, closing.",
+            "Workers replaced, by reason: max_sessions, max_rss, unclean (a thread or task "
+            "of the session left running), killed (memory limit, stop grace), died, closing.",
             ["reason"],
             registry=registry,
         )

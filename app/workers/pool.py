@@ -132,10 +132,9 @@ class WorkerPool:
     # -- life ------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the prewarmed workers (in the background) and the memory watch."""
+        """Start the prewarmed workers (in the background) and the watch over them."""
         self._refill()
-        if self._max_rss is not None:
-            self._watch = asyncio.create_task(self._watch_memory(), name="worker-memory-watch")
+        self._watch = asyncio.create_task(self._watch_workers(), name="worker-watch")
 
     async def close(self) -> None:
         """Tell idle workers to exit, wait for them (killing any that lingers), and for any
@@ -307,12 +306,21 @@ class WorkerPool:
             )
         return worker
 
-    async def _watch_memory(self) -> None:
-        """Kill a worker whose memory passes the limit during its session (its session fails
-        with a reason naming the limit)."""
-        assert self._max_rss is not None
+    async def _watch_workers(self) -> None:
+        """Replace an idle worker that died (killed by the kernel, say) before a session gets
+        it; kill a busy one whose memory passes the limit (its session fails with a reason
+        naming the limit)."""
         while True:
             await asyncio.sleep(RSS_CHECK_SECS)
+            dead = [worker for worker in self._idle if worker.proc.poll() is not None]
+            for worker in dead:
+                self._idle.remove(worker)
+                self._retire(worker, "died")
+            if dead:
+                self._refill()
+                self._count()
+            if self._max_rss is None:
+                continue
             for worker in list(self._busy.values()):
                 rss = worker.rss_bytes()
                 if rss > self._max_rss and worker.kill_reason is None:

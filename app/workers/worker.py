@@ -114,6 +114,8 @@ class _Session:
         self._bot = bot
         self._start = start
         self._baseline = baseline
+        self._tasks_before: set[asyncio.Task[Any]] = set()
+        self._ended = False  # the session reported done: its WebSocket is dead
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
 
     def deliver(self, message: Message, data: bytes | None) -> None:
@@ -135,6 +137,7 @@ class _Session:
         from app.logs import SessionLogContext
 
         with SessionLogContext(self.id):
+            self._tasks_before = asyncio.all_tasks()
             outcome, reason = "completed", ""
             try:
                 await self._bot.run(self._arguments())
@@ -145,23 +148,31 @@ class _Session:
             except BaseException as exc:
                 _failed(exc)
                 outcome, reason = "failed", f"bot raised {type(exc).__name__}"
-            clean = await self._threads_settled()
+            clean = await self._settled()
+            self._ended = True
             with contextlib.suppress(ChannelClosed):
                 await self._channel.send(
                     {"t": "done", "outcome": outcome, "reason": reason, "clean": clean}
                 )
 
-    async def _threads_settled(self) -> bool:
-        """Whether every thread the session started has ended: a worker with a thread left
-        running (a sync bot cancelled, a thread that never ends) is not given another
-        session."""
+    async def _settled(self) -> bool:
+        """Whether every thread and task the session started has ended: a worker with one left
+        running (a sync bot cancelled, a thread that never ends, a task the bot did not wait
+        for) is not given another session, which that leftover could reach."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + THREAD_SETTLE_SECS
-        while threading.active_count() > self._baseline:
+        while threading.active_count() > self._baseline or self._leftover_tasks():
             if loop.time() >= deadline:
                 return False
             await asyncio.sleep(0.01)
         return True
+
+    def _leftover_tasks(self) -> bool:
+        current = asyncio.current_task()
+        return any(
+            task is not current and not task.done()
+            for task in asyncio.all_tasks() - self._tasks_before
+        )
 
     def _arguments(self) -> Any:
         from app.arguments import (
@@ -188,13 +199,20 @@ class _Session:
 
         channel, inbox = self._channel, self._inbox
 
+        def check_open() -> None:
+            # A task the bot left behind must not reach the worker's next session's client.
+            if self._ended:
+                raise RuntimeError("this WebSocket's session has ended")
+
         async def receive() -> Message:
+            check_open()
             event = await inbox.get()
             with contextlib.suppress(ChannelClosed):
                 channel.write({"t": "ack"})
             return event
 
         async def send(event: MutableMapping[str, Any]) -> None:
+            check_open()
             kind = event.get("type")
             if kind == "websocket.send":
                 data = event.get("bytes")

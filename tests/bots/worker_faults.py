@@ -4,7 +4,8 @@ body["fault"] says. Without a fault it logs its process id and echoes WebSocket 
 segfault (ctypes reads address 0), os_exit, sys_exit, allocate (body["mb"] MB, touched, then
 held), block (time.sleep(body["secs"]) on the loop, then return), thread (a non-daemon
 thread that never ends, then return), never_return, ignore_cancel (swallows every
-cancellation), no_read (never reads its WebSocket).
+cancellation), no_read (never reads its WebSocket), leave_task
+(returns, leaving a task running).
 """
 
 import asyncio
@@ -24,6 +25,7 @@ from app.arguments import (
 )
 
 HELD: list[bytearray] = []
+LEFT: list[asyncio.Task[None]] = []
 
 
 async def bot(args: SessionArguments) -> None:
@@ -41,6 +43,8 @@ async def bot(args: SessionArguments) -> None:
         await asyncio.sleep(30)
     elif fault == "block":
         time.sleep(float(body.get("secs", 10)))  # the fault under test: blocks the loop
+    elif fault == "leave_task":
+        LEFT.append(asyncio.create_task(asyncio.sleep(30)))
     elif fault == "thread":
         threading.Thread(target=threading.Event().wait, name="forever").start()
     elif fault in ("never_return", "no_read"):  # no_read: holds its WebSocket, unread

@@ -225,16 +225,32 @@ def test_a_blocked_worker_loop_leaves_the_probes_answering(server_for: ServerFac
     assert any("by session blocker" in line and "worker_faults.py" in line for line in warnings)
 
 
-def test_a_thread_that_never_ends_retires_its_worker(server_for: ServerFactory) -> None:
+@pytest.mark.parametrize("fault", ["thread", "leave_task"])
+def test_a_thread_or_task_left_running_retires_its_worker(
+    server_for: ServerFactory, fault: str
+) -> None:
+    """A worker is never given another session while something of the last one still runs
+    in it: a thread that never ends, or a task the bot did not wait for."""
     server = server_for(PROCESS)
     wait_for(lambda: idle_workers(server.url) >= 2, timeout=30)
-    assert start_bot(server.url, {"fault": "thread"}, "threads").json() == {}
-    assert final_line(server, "threads").startswith("session completed kind=pipecat")
+    assert start_bot(server.url, {"fault": fault}, "leftover").json() == {}
+    assert final_line(server, "leftover").startswith("session completed kind=pipecat")
     wait_for(
         lambda: value(scrape(server.url), "botdock_workers_retired_total", reason="unclean") == 1
     )
     wait_for(lambda: idle_workers(server.url) >= 2, timeout=30)
     assert httpx.get(f"{server.url}/readyz").status_code == 200
+
+
+def test_an_idle_worker_that_dies_is_replaced(server_for: ServerFactory) -> None:
+    server = server_for(PROCESS)
+    wait_for(lambda: idle_workers(server.url) >= 2, timeout=30)
+    victim = min(children(server.pid))
+    os.kill(victim, signal.SIGKILL)
+    wait_for(lambda: value(scrape(server.url), "botdock_workers_retired_total", reason="died") == 1)
+    wait_for(lambda: idle_workers(server.url) >= 2, timeout=30)
+    assert victim not in children(server.pid)
+    assert start_bot(server.url, {}, "after").json() == {}
 
 
 def test_a_sync_bot_timed_out_leaves_its_worker_to_be_replaced(
