@@ -128,6 +128,8 @@ class WorkerPool:
         self._background: set[asyncio.Task[Any]] = set()
         self._closed = False
         self._watch: asyncio.Task[None] | None = None
+        self._warm = prewarm == 0  # a worker has said hello (or none is to be prewarmed)
+        self._start_error: str | None = None  # why the last prewarmed start failed
 
     # -- life ------------------------------------------------------------------------------
 
@@ -209,6 +211,15 @@ class WorkerPool:
             "cpu_secs": round(worker.cpu_secs() - worker.cpu_at_start, 3),
         }
 
+    def not_ready(self) -> str | None:
+        """Why the service should not take sessions yet (for `/readyz`): no worker has been
+        ready so far, because they are still importing the bot, or because they cannot."""
+        if self._warm:
+            return None
+        if self._start_error is not None:
+            return f"no worker process could be started: {self._start_error}"
+        return f"worker processes are starting (PREWARM_WORKERS={self._prewarm})"
+
     @property
     def idle_count(self) -> int:
         return len(self._idle)
@@ -239,6 +250,7 @@ class WorkerPool:
         if task.cancelled():
             return
         if task.exception() is not None:
+            self._start_error = str(task.exception())
             _log.error("a prewarmed worker did not start: {}", task.exception())
             return  # refilled at the next session, not in a loop
         worker = task.result()
@@ -295,6 +307,8 @@ class WorkerPool:
             worker.kill()
             await worker.wait_exit()
             raise WorkerStartError(f"the worker process said {message.get('t')!r}, not hello")
+        self._warm = True
+        self._start_error = None
         if self._metrics is not None:
             self._metrics.start_time.observe(time.monotonic() - started)
         if self._max_rss is not None and worker.rss_bytes() > self._max_rss:

@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +147,29 @@ def test_every_session_kind_runs_in_a_worker(server_for: ServerFactory) -> None:
     assert daily[-1] == "daily room https://example.daily.co/room token length 6"
     # Without Pipecat nobody reads transport_type: None, as inline (app/ws_detect.py).
     assert "transport_type=None path=/ws" in [line["message"] for line in bot_lines]
+
+
+def test_readyz_waits_for_the_first_prewarmed_worker(server_for: ServerFactory) -> None:
+    """Ready only once a worker has imported the bot: a load balancer sends no session that
+    would wait for a worker's start."""
+    server = server_for({**PROCESS, "BOT_MODULE": "tests.bots.worker_slow_import"}, wait=False)
+    server.wait_answering("/livez")
+    answers = []
+    deadline = time.monotonic() + 60
+    while (answer := httpx.get(f"{server.url}/readyz")).status_code != 200:
+        assert time.monotonic() < deadline, "never ready"
+        answers.append(answer.json())
+        time.sleep(0.05)
+    assert answers, "ready before any worker had started"
+    assert set(map(json.dumps, answers)) == {
+        json.dumps(
+            {
+                "error": "not_ready",
+                "detail": "worker processes are starting (PREWARM_WORKERS=2)",
+            }
+        )
+    }
+    assert idle_workers(server.url) >= 1
 
 
 def test_a_running_session_shows_its_worker(server_for: ServerFactory) -> None:
@@ -461,6 +485,14 @@ def test_a_worker_that_cannot_start_fails_its_session_with_the_reason(
     server_for: ServerFactory,
 ) -> None:
     server = server_for({**PROCESS, "BOT_MODULE": "tests.bots.worker_import_fails"})
+    wait_for(lambda: "a prewarmed worker did not start" in server.log(), timeout=30)
+    not_ready = httpx.get(f"{server.url}/readyz")
+    assert not_ready.status_code == 503
+    assert not_ready.json() == {
+        "error": "not_ready",
+        "detail": "no worker process could be started: the worker process exited (3); see its "
+        "log lines above",
+    }
     answer = start_bot(server.url, {}, "no-worker")
     assert answer.status_code == 500
     line = final_line(server, "no-worker")
@@ -475,7 +507,7 @@ def test_a_worker_that_cannot_start_fails_its_session_with_the_reason(
         " importing it raised RuntimeError: this module cannot be imported in a worker"
     ) in log
     assert "| app.workers.pool | a prewarmed worker did not start:" in log
-    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    assert httpx.get(f"{server.url}/livez").status_code == 200
     assert httpx.get(f"{server.url}/health").json()["activeSessions"] == 0
 
 
