@@ -127,6 +127,7 @@ class WorkerPool:
         self._starting: set[asyncio.Task[Worker]] = set()
         self._background: set[asyncio.Task[Any]] = set()
         self._closed = False
+        self._waiting = 0  # sessions waiting for a worker to start
         self._watch: asyncio.Task[None] | None = None
         self._warm = prewarm == 0  # a worker has said hello (or none is to be prewarmed)
         self._start_error: str | None = None  # why the last prewarmed start failed
@@ -157,16 +158,23 @@ class WorkerPool:
     # -- sessions ----------------------------------------------------------------------------
 
     async def acquire(self, session_id: str) -> Worker:
-        """A ready worker for a session: an idle one, or (none left) one started now."""
-        worker = None
-        while self._idle:
-            candidate = self._idle.pop()
-            if candidate.proc.poll() is None:
-                worker = candidate
-                break
-            self._retire(candidate, "died")
-        if worker is None:
-            worker = await self._spawn()
+        """A ready worker for a session: an idle one, or the first of those starting (one more
+        is started for each session waiting). A session cancelled while it waits leaves the
+        start running: that worker joins the idle ones."""
+        self._waiting += 1
+        try:
+            while (worker := self._take_idle()) is None:
+                if self._closed:
+                    raise WorkerStartError("the service is shutting down")
+                self._refill()
+                done, _ = await asyncio.wait(
+                    set(self._starting), return_when=asyncio.FIRST_COMPLETED
+                )
+                for task in done:
+                    if not task.cancelled() and task.exception() is not None:
+                        raise WorkerStartError(str(task.exception()))
+        finally:
+            self._waiting -= 1
         worker.session_id = session_id
         worker.sessions += 1
         worker.cpu_at_start = worker.cpu_secs()
@@ -174,6 +182,14 @@ class WorkerPool:
         self._refill()
         self._count()
         return worker
+
+    def _take_idle(self) -> Worker | None:
+        while self._idle:
+            candidate = self._idle.pop()
+            if candidate.proc.poll() is None:
+                return candidate
+            self._retire(candidate, "died")
+        return None
 
     def release(self, worker: Worker, *, clean: bool) -> None:
         """Give a worker back after its session: kept for the next one, or replaced."""
@@ -240,7 +256,7 @@ class WorkerPool:
     def _refill(self) -> None:
         if self._closed:
             return
-        while len(self._idle) + len(self._starting) < self._prewarm:
+        while len(self._idle) + len(self._starting) < self._prewarm + self._waiting:
             task = asyncio.get_running_loop().create_task(self._spawn(), name="worker-start")
             self._starting.add(task)
             task.add_done_callback(self._started)
@@ -251,8 +267,8 @@ class WorkerPool:
             return
         if task.exception() is not None:
             self._start_error = str(task.exception())
-            _log.error("a prewarmed worker did not start: {}", task.exception())
-            return  # refilled at the next session, not in a loop
+            _log.error("a worker did not start: {}", task.exception())
+            return  # started again for the next session, not in a loop
         worker = task.result()
         if self._closed:
             self._retire(worker, "closing")

@@ -283,6 +283,8 @@ def test_a_sync_bot_timed_out_leaves_its_worker_to_be_replaced(
     server = server_for(
         {**PROCESS, "BOT_MODULE": "tests.bots.sync_blocker", "SESSION_TIMEOUT_SECS": "0.5"}
     )
+    # A prewarmed worker: the 0.5 s limit must not pass while a worker is still starting.
+    wait_for(lambda: idle_workers(server.url) >= 2, timeout=30)
     answer = start_bot(server.url, {}, "stuck")
     assert answer.status_code == 504
     line = final_line(server, "stuck")
@@ -485,7 +487,7 @@ def test_a_worker_that_cannot_start_fails_its_session_with_the_reason(
     server_for: ServerFactory,
 ) -> None:
     server = server_for({**PROCESS, "BOT_MODULE": "tests.bots.worker_import_fails"})
-    wait_for(lambda: "a prewarmed worker did not start" in server.log(), timeout=30)
+    wait_for(lambda: "a worker did not start" in server.log(), timeout=30)
     not_ready = httpx.get(f"{server.url}/readyz")
     assert not_ready.status_code == 503
     assert not_ready.json() == {
@@ -506,7 +508,7 @@ def test_a_worker_that_cannot_start_fails_its_session_with_the_reason(
         "| app.workers.worker | worker cannot start: BOT_MODULE='tests.bots.worker_import_fails':"
         " importing it raised RuntimeError: this module cannot be imported in a worker"
     ) in log
-    assert "| app.workers.pool | a prewarmed worker did not start:" in log
+    assert "| app.workers.pool | a worker did not start:" in log
     assert httpx.get(f"{server.url}/livez").status_code == 200
     assert httpx.get(f"{server.url}/health").json()["activeSessions"] == 0
 
@@ -528,3 +530,26 @@ def test_an_announced_websocket_session_runs_in_a_worker(server_for: ServerFacto
     assert final_line(server, session_id).startswith("session completed kind=websocket")
     bot_lines = [line for line in session_lines(server.log(), session_id) if BOT in line]
     assert bot_lines and "bot in process" in bot_lines[0]
+
+
+def test_a_session_that_ends_while_its_worker_starts_leaves_the_worker_to_the_next(
+    server_for: ServerFactory,
+) -> None:
+    """PREWARM_WORKERS=0: a session waits for a worker's start (1.5 s of imports here); one
+    that times out meanwhile leaves that worker, once started, to the next session."""
+    server = server_for(
+        {
+            **PROCESS,
+            "BOT_MODULE": "tests.bots.worker_slow_import",
+            "PREWARM_WORKERS": "0",
+            "SESSION_TIMEOUT_SECS": "0.5",
+        }
+    )
+    assert httpx.get(f"{server.url}/readyz").status_code == 200  # nothing to prewarm
+    assert start_bot(server.url, {}, "too-early").status_code == 504
+    assert final_line(server, "too-early").startswith("session timed_out kind=pipecat")
+    wait_for(lambda: idle_workers(server.url) == 1, timeout=30)
+    pid = next(iter(children(server.pid)))
+    assert start_bot(server.url, {}, "next").json() == {}
+    assert children(server.pid) == {pid}
+    assert value(scrape(server.url), "botdock_worker_start_seconds_count") == 1
