@@ -19,6 +19,11 @@ class SessionMode(StrEnum):
     WEBSOCKET = "websocket"
 
 
+class SessionIsolation(StrEnum):
+    INLINE = "inline"  # every session's bot() on the server's own event loop
+    PROCESS = "process"  # each session in a worker process of a prewarmed pool
+
+
 class SettingsError(Exception):
     """A setting has an invalid value; the message names the variable."""
 
@@ -35,6 +40,10 @@ class Settings(BaseSettings):
     )
 
     session_mode: SessionMode = SessionMode.AUTO
+    session_isolation: SessionIsolation = SessionIsolation.INLINE
+    prewarm_workers: int = Field(default=2, ge=0, le=1000)
+    worker_max_sessions: int = Field(default=100, ge=1)
+    worker_max_rss_mb: int | None = Field(default=None, ge=16)  # None: no limit
     bot_module: str = Field(default="bot", min_length=1)
     host: str = "0.0.0.0"  # a container must listen on every interface
     port: int = Field(default=8080, ge=0, le=65535)
@@ -83,7 +92,7 @@ class Settings(BaseSettings):
     plivo_api_url: str = "https://api.plivo.com"
     exotel_webhook_secret: SecretStr | None = None
 
-    @field_validator("log_level", "log_format", "session_mode", mode="before")
+    @field_validator("log_level", "log_format", "session_mode", "session_isolation", mode="before")
     @classmethod
     def _normalise_case(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -124,7 +133,7 @@ class Settings(BaseSettings):
             raise ValueError("must not start or end with whitespace (a trailing newline?)")
         return value
 
-    @field_validator("daily_room_expiry_secs", "public_url", mode="before")
+    @field_validator("daily_room_expiry_secs", "public_url", "worker_max_rss_mb", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value

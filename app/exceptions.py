@@ -57,3 +57,19 @@ class UpstreamError(ServiceError):
 
 class UpstreamTimeout(UpstreamError):
     """An external API did not answer in time."""
+
+
+class SessionFailure(Exception):
+    """A session ended in failure somewhere the session manager cannot see the exception (a
+    worker process): `reason` is the session's end reason; `logged` says the failure (with
+    its traceback) is already in the log."""
+
+    def __init__(self, reason: str, *, logged: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.logged = logged
+
+
+class ClientGone(Exception):
+    """The session's client went away (a WebSocket closed by its client while a worker ran
+    the bot): a normal end of the session, not a failure."""

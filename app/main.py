@@ -12,19 +12,22 @@ from starlette.websockets import WebSocketDisconnect
 
 from app import __version__
 from app.bot_loader import Bot, ReadinessCheck, load_bot
-from app.config import Settings
+from app.config import SessionIsolation, Settings
 from app.daily import DailyClient
 from app.errors import install_error_handlers
+from app.exceptions import ClientGone
 from app.loop_monitor import LoopMonitor
-from app.metrics import LoopMetrics
+from app.metrics import LoopMetrics, SessionMetrics, WorkerMetrics
 from app.openapi import install_openapi
 from app.routes import console, probes, sessions, telephony, webrtc, websocket
-from app.sessions import SessionManager
+from app.sessions import STOP_GRACE_SECS, BotRunner, SessionManager
 from app.start_flow import StartFlow
 from app.state import Services
 from app.telephony.hangup import PhoneHangup
 from app.telephony.providers import providers
 from app.webrtc import WebRTCPeers
+
+KILL_MARGIN_SECS = 1.0  # a killed worker is gone in milliseconds
 
 
 def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
@@ -34,13 +37,38 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        metrics = SessionMetrics()
+        runner: BotRunner = loaded
+        stop_grace = STOP_GRACE_SECS
+        pool = None
+        if settings.session_isolation is SessionIsolation.PROCESS:
+            from app.workers.pool import WorkerPool
+            from app.workers.runner import ProcessRunner
+
+            pool = WorkerPool(
+                settings.bot_module,
+                prewarm=settings.prewarm_workers,
+                max_sessions_per_worker=settings.worker_max_sessions,
+                max_rss_mb=settings.worker_max_rss_mb,
+                log_level=settings.log_level,
+                log_format=settings.log_format,
+                loop_lag_warn_secs=settings.loop_lag_warn_secs,
+                metrics=WorkerMetrics(metrics),
+            )
+            runner = ProcessRunner(pool, STOP_GRACE_SECS)
+            # The runner kills a worker that ignores its cancellation after STOP_GRACE_SECS;
+            # the manager's own bound comes after that, so it never abandons a worker's task.
+            stop_grace = STOP_GRACE_SECS + KILL_MARGIN_SECS
+            pool.start()
         manager = SessionManager(
-            loaded,
+            runner,
+            metrics=metrics,
+            stop_grace_secs=stop_grace,
             max_sessions=settings.max_sessions,
             session_timeout_secs=settings.session_timeout_secs,
             pending_timeout_secs=settings.pending_session_timeout_secs,
             token_ttl_secs=settings.session_token_ttl_secs,
-            client_gone=(WebSocketDisconnect,),
+            client_gone=(WebSocketDisconnect, ClientGone),
         )
         daily = DailyClient.from_settings(settings)
         flow = StartFlow(manager, settings.session_mode, daily)
@@ -60,12 +88,15 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
             daily=daily,
             providers=providers(settings),
             hangup=hangup,
+            workers=pool,
         )
         try:
             yield
         finally:
             await manager.drain(0)
             await peers.close_all()
+            if pool is not None:
+                await pool.close()
             await loop_monitor.stop()
             await hangup.aclose()
             if daily is not None:

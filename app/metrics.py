@@ -103,3 +103,55 @@ class KindMetrics:
         if self._start_latency is None:
             self._start_latency = self._metrics.start_latency.labels(self._kind)
         self._start_latency.observe(secs)
+
+
+CPU_BUCKETS = (0.01, 0.05, 0.1, 0.5, 1, 5, 15, 60, 300, 900, 3600, float("inf"))
+RSS_BUCKETS = (
+    *(mb * 1024 * 1024 for mb in (32, 64, 128, 256, 512, 1024, 2048, 4096)),
+    float("inf"),
+)
+START_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, float("inf"))
+
+
+class WorkerMetrics:
+    """Worker processes (SESSION_ISOLATION=process), written by the pool only
+    (app/workers/pool.py)."""
+
+    def __init__(self, metrics: SessionMetrics) -> None:
+        registry = metrics.registry
+        self.workers = Gauge(
+            "botdock_workers", "Worker processes, by state: idle, busy.", ["state"],
+            registry=registry,
+        )  # fmt: skip
+        self.retired = Counter(
+            "botdock_workers_retired",
+            "Workers replaced, by reason: max_sessions, max_rss, unclean (a thread or task "
+            "of the session left running), killed (memory limit, stop grace), died, closing.",
+            ["reason"],
+            registry=registry,
+        )
+        self.start_time = Histogram(
+            "botdock_worker_start_seconds",
+            "From starting a worker process to its bot module imported (prewarm cost).",
+            buckets=START_BUCKETS,
+            registry=registry,
+        )
+        self.session_cpu = Histogram(
+            "botdock_session_cpu_seconds",
+            "CPU seconds a session's worker used during the session.",
+            buckets=CPU_BUCKETS,
+            registry=registry,
+        )
+        self.session_rss = Histogram(
+            "botdock_session_rss_bytes",
+            "A session's worker's resident memory when the session ended.",
+            buckets=RSS_BUCKETS,
+            registry=registry,
+        )
+        for state in ("idle", "busy"):
+            self.workers.labels(state).set(0)
+
+    def observe_session(self, cpu_secs: float, rss_bytes: int) -> None:
+        self.session_cpu.observe(max(0.0, cpu_secs))
+        if rss_bytes:
+            self.session_rss.observe(rss_bytes)

@@ -166,21 +166,33 @@ class BotAnswer(Answer):
     model_config = ConfigDict(extra="forbid")
 
 
+class WorkerFigures(Answer):
+    """The worker process running a session (SESSION_ISOLATION=process)."""
+
+    pid: int
+    rss_bytes: int = Field(description="The worker's resident memory now.")
+    cpu_secs: float = Field(description="CPU seconds the worker used since the session began.")
+
+
 class SessionInfo(Answer):
     session_id: str
     kind: SessionKind
     state: SessionState
     started_at: datetime
     age_secs: float
+    worker: WorkerFigures | None = Field(
+        default=None, description="On GET /sessions/{id}, with SESSION_ISOLATION=process."
+    )
 
     @classmethod
-    def of(cls, session: Session) -> SessionInfo:
+    def of(cls, session: Session, worker: dict[str, Any] | None = None) -> SessionInfo:
         return cls.model_construct(
             session_id=session.id,
             kind=session.kind,
             state=session.state,
             started_at=session.started_at,
             age_secs=round(session.age_secs, 3),
+            worker=None if worker is None else WorkerFigures.model_construct(**worker),
         )
 
 

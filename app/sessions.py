@@ -19,16 +19,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
 from app.arguments import SessionArguments
-from app.bot_loader import Bot
-from app.exceptions import AtCapacity, Conflict, NotFound, Unavailable
+from app.exceptions import AtCapacity, Conflict, NotFound, SessionFailure, Unavailable
 from app.logs import SessionLogContext
 from app.metrics import KindMetrics, SessionMetrics
 from app.session_tokens import SessionTokens, TokenRefused
+
+
+class BotRunner(Protocol):
+    """What runs a session's bot: the loaded bot itself (`app.bot_loader.Bot`, on this loop)
+    or a runner that runs it in a worker process (`app.workers.runner.ProcessRunner`)."""
+
+    @property
+    def is_async(self) -> bool: ...
+
+    async def run(self, args: SessionArguments) -> None: ...
 
 
 class SessionKind(StrEnum):
@@ -91,7 +100,7 @@ class Session:
 class SessionManager:
     def __init__(
         self,
-        bot: Bot,
+        bot: BotRunner,
         *,
         max_sessions: int,
         session_timeout_secs: float,
@@ -329,6 +338,11 @@ class SessionManager:
         )
 
     def _failed(self, session: Session, exc: BaseException) -> SessionState:
+        if isinstance(exc, SessionFailure):  # in a worker process: its reason, as it says
+            if not exc.logged:
+                logger.error("{}; ending this session only", exc.reason)
+            session.end_reason = exc.reason
+            return SessionState.FAILED
         logger.opt(exception=exc).error(
             "bot raised {}; ending this session only", type(exc).__name__
         )

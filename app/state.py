@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from starlette.requests import HTTPConnection
 
@@ -15,6 +16,9 @@ from app.start_flow import StartFlow
 from app.telephony.hangup import PhoneHangup
 from app.telephony.providers import Provider
 from app.webrtc import WebRTCPeers
+
+if TYPE_CHECKING:
+    from app.workers.pool import WorkerPool
 
 
 @dataclass
@@ -29,6 +33,7 @@ class Services:
     daily: DailyClient | None = None  # set when DAILY_API_KEY is
     providers: dict[str, Provider] = field(default_factory=dict)  # phone providers' checks
     hangup: PhoneHangup | None = None
+    workers: WorkerPool | None = None  # set when SESSION_ISOLATION=process
 
 
 def services(conn: HTTPConnection) -> Services:

@@ -48,6 +48,8 @@ async def readyz(request: Request) -> Response:
             f"event loop lag {lag:.2f}s in the last {WINDOW_SECS:g}s is above "
             f"MAX_LOOP_LAG_SECS ({limit:g}s)",
         )
+    if svc.workers is not None and (starting := svc.workers.not_ready()) is not None:
+        return error_response(503, "not_ready", starting)
     ready, why = await svc.readiness()
     if not ready:
         return error_response(503, "not_ready", why)

@@ -192,10 +192,12 @@ _SESSION_ID = Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]
     dependencies=_AUTH,
 )
 async def get_session(request: Request, session_id: _SESSION_ID) -> Response:
-    session = services(request).manager.get(session_id)
+    svc = services(request)
+    session = svc.manager.get(session_id)
     if session is None:
         raise NotFound("unknown_session", f"no active session {session_id}")
-    return SessionInfo.of(session).response()
+    worker = svc.workers.figures(session.id) if svc.workers is not None else None
+    return SessionInfo.of(session, worker).response()
 
 
 @router.delete(

@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.ws_detect import PEEK_SECS
 from tests.helpers import wait_for
+from tests.metrics import scrape, value
 from tests.pipecat.fake_twilio import FakeTwilioApi
 from tests.server import ServerFactory, ServerProcess
 
@@ -442,4 +443,48 @@ def test_running_pipeline_timed_out(server_for: ServerFactory) -> None:
     session_id, close = asyncio.run(closed_while_running(server, nothing))
     assert close == (4408, "session exceeded its limit of 2s")
     assert final_state(server, session_id) == "timed_out"
+    stop_and_check_drain(server)
+
+
+def test_pipecat_transports_run_unchanged_in_a_worker(server_for: ServerFactory) -> None:
+    """SESSION_ISOLATION=process: Pipecat's FastAPIWebsocketTransport runs on the worker's
+    relayed WebSocket as it does inline, for a plain client (its first frame peeked by the
+    server, then relayed) and a phone provider's stream; Pipecat's lines, written by the
+    worker, carry the session id."""
+    server = start_pipecat_server(server_for, SESSION_ISOLATION="process", PREWARM_WORKERS="1")
+
+    def idle_worker() -> bool:
+        # A worker imports Pipecat before it takes a session: seconds (more for 1.0).
+        return value(scrape(server.url), "botdock_workers", state="idle") >= 1
+
+    calls = [(EXOTEL, "exotel")]
+    if PLAIN_WEBSOCKET:
+        wait_for(idle_worker, timeout=120)
+        report, echoed = asyncio.run(protobuf_session(server))
+        assert echoed == {
+            "echo": {"label": "rtvi-ai", "type": "client-ready", "id": "1", "data": {}}
+        }
+        assert report["transport_type"] == "websocket"
+        assert report["transport"] == (
+            "pipecat.transports.websocket.fastapi.FastAPIWebsocketTransport"
+        )
+        session_id = report["session_id"]
+        wait_for(lambda: finished(server, session_id) is not None)
+        assert finished(server, session_id) == "completed"
+        check_pipecat_lines_carry_the_session_id(server, session_id)
+    for messages, provider in calls:
+        wait_for(idle_worker, timeout=120)
+        report = asyncio.run(session(server, "/ws", messages))
+        assert report["transport"] == (
+            "pipecat.transports.websocket.fastapi.FastAPIWebsocketTransport"
+        )
+        if PLAIN_WEBSOCKET:
+            assert report["transport_type"] == provider
+        call_id = report["session_id"]
+        wait_for(lambda: finished(server, call_id) is not None)  # noqa: B023 - awaited here
+        assert finished(server, call_id) == "completed"
+    # A Pipecat session leaves no thread or task behind: its worker takes the next session.
+    samples = scrape(server.url)
+    assert value(samples, "botdock_workers_retired_total", reason="unclean") == 0
+    assert value(samples, "botdock_workers_retired_total", reason="died") == 0
     stop_and_check_drain(server)

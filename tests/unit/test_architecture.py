@@ -39,6 +39,9 @@ def top_level(modules: set[str], *roots: str) -> set[str]:
         "app.telephony.providers",
         "app.telephony.stream",
         "app.telephony.hangup",
+        "app.workers.pool",
+        "app.workers.protocol",
+        "app.workers.runner",
     ],
 )
 def test_engine_start_flow_and_daily_client_load_no_http_framework(module: str) -> None:
@@ -59,3 +62,11 @@ def test_webrtc_peers_load_neither_pipecat_nor_aiortc_until_an_offer_arrives() -
     loaded = loaded_by("app.webrtc")
     assert top_level(loaded, "pipecat", "aiortc") == set()
     assert {m for m in loaded if m.startswith("app.")} <= {"app.webrtc", "app.exceptions"}
+
+
+def test_engine_runs_bots_through_a_runner_it_is_given() -> None:
+    """The session manager imports neither the bot loader nor the workers: `create_app` gives
+    it a `BotRunner` (the loaded bot, or the process runner)."""
+    ours = {m for m in loaded_by("app.sessions") if m.startswith("app.")}
+    assert "app.bot_loader" not in ours
+    assert not any(m.startswith("app.workers") for m in ours)

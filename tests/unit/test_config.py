@@ -162,3 +162,47 @@ def test_console_is_on_by_default_and_a_bad_value_names_the_variable(
 def test_the_published_image_turns_the_console_off_and_compose_turns_it_on() -> None:
     assert "CONSOLE_ENABLED=false" in (ROOT / "Dockerfile").read_text()
     assert "CONSOLE_ENABLED: ${CONSOLE_ENABLED:-true}" in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_isolation_settings_default_and_validate(monkeypatch: pytest.MonkeyPatch) -> None:
+    s = load_settings()
+    assert (s.session_isolation, s.prewarm_workers) == ("inline", 2)
+    assert (s.worker_max_sessions, s.worker_max_rss_mb) == (100, None)
+    monkeypatch.setenv("SESSION_ISOLATION", " Process ")
+    monkeypatch.setenv("WORKER_MAX_RSS_MB", "")
+    s = load_settings()
+    assert (s.session_isolation, s.worker_max_rss_mb) == ("process", None)
+    bad = {
+        "SESSION_ISOLATION": (
+            "thread",
+            "SESSION_ISOLATION: Input should be 'inline' or 'process' (got 'thread')",
+        ),
+        "PREWARM_WORKERS": (
+            "-1",
+            "PREWARM_WORKERS: Input should be greater than or equal to 0 (got '-1')",
+        ),
+        "WORKER_MAX_SESSIONS": (
+            "0",
+            "WORKER_MAX_SESSIONS: Input should be greater than or equal to 1 (got '0')",
+        ),
+        "WORKER_MAX_RSS_MB": (
+            "8",
+            "WORKER_MAX_RSS_MB: Input should be greater than or equal to 16 (got '8')",
+        ),
+    }
+    for name, (given, message) in bad.items():
+        with monkeypatch.context() as patch:
+            patch.setenv(name, given)
+            with pytest.raises(SettingsError) as err:
+                load_settings()
+            assert str(err.value) == f"invalid configuration: {message}"
+
+
+def test_env_example_and_docs_document_every_isolation_setting() -> None:
+    names = ["session_isolation", "prewarm_workers", "worker_max_sessions", "worker_max_rss_mb"]
+    example = settings_from_file(ROOT / ".env.example")
+    defaults = explicit_settings()
+    assert [getattr(example, n) for n in names] == [getattr(defaults, n) for n in names]
+    docs = (ROOT / "docs" / "configuration.md").read_text()
+    for name in names:
+        assert f"| `{name.upper()}` |" in docs

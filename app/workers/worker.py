@@ -1,0 +1,278 @@
+"""The worker program, `python -m app.workers.worker --fd N --bot MODULE ...`: started by the
+pool (`app.workers.pool`) ahead of need, it imports the bot module once, says `hello`, then
+runs one session at a time as the server asks over its channel (`app.workers.protocol`).
+
+It builds the same `app.arguments` classes the server would, and for a WebSocket session a
+real Starlette `WebSocket`, already accepted, whose ASGI `receive` and `send` are the relay:
+the bot (and Pipecat's `FastAPIWebsocketTransport`) sees the interface it sees inline.
+
+Its log lines go to the stderr it inherits from the server, through the same loguru sinks
+(`app.logs.configure_logging`, same level and format), with the session id: one sink, one
+format. Its event loop is watched as the server's is (`app.loop_monitor`): a bot that blocks
+it is named, with its session id, in a warning. SIGINT is ignored (a terminal's Ctrl-C
+reaches the whole process group; the server drains and ends its workers), and the worker
+exits when its channel closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import importlib.util
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import MutableMapping
+from typing import Any
+
+from loguru import logger
+
+from app.workers.protocol import Channel, ChannelClosed, Message
+
+_log = logger.bind(logger_name="app.workers.worker")
+THREAD_SETTLE_SECS = 0.2  # how long a finished session's threads may take to end
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m app.workers.worker")
+    parser.add_argument("--fd", type=int, required=True)
+    parser.add_argument("--bot", required=True)
+    parser.add_argument("--log-level", default="INFO")
+    parser.add_argument("--log-format", default="text")
+    parser.add_argument("--loop-lag-warn-secs", type=float, default=0.25)
+    options = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_the_server()
+    # The same import order as `python -m app` (see there): Pipecat Cloud's SDK, imported
+    # after logging is configured, would replace the sinks.
+    logger.disable("pipecat")
+    from app.bot_loader import BotLoadError, load_bot
+    from app.logs import configure_logging
+
+    if importlib.util.find_spec("pipecatcloud") is not None:
+        importlib.import_module("pipecatcloud")
+    logger.enable("pipecat")
+    configure_logging(options.log_level, options.log_format)
+    try:
+        bot = load_bot(options.bot)
+    except BotLoadError as exc:
+        _log.error("worker cannot start: {}", exc)
+        return 3
+    try:
+        import uvloop
+
+        run: Any = uvloop.run  # the loop the server's sessions run on, where installed
+    except ImportError:
+        run = asyncio.run
+    run(_serve(options.fd, bot, options.loop_lag_warn_secs))
+    return 0
+
+
+async def _serve(fd: int, bot: Any, warn_secs: float) -> None:
+    from app.logs import SessionLogContext
+    from app.loop_monitor import LoopMonitor
+
+    channel = await Channel.open(socket.socket(fileno=fd))
+    # The worker's own loop is watched as the server's is: a bot that blocks it is named, with
+    # its session id and line, in a warning (LOOP_LAG_WARN_SECS).
+    monitor = LoopMonitor(warn_secs)
+    monitor.start()
+    baseline = threading.active_count()
+    channel.write({"t": "hello", "pid": os.getpid()})
+    session: _Session | None = None
+    while True:
+        try:
+            message, data = await channel.recv()
+        except ChannelClosed:
+            break
+        kind = message["t"]
+        if kind == "start":
+            session = _Session(channel, bot, message, baseline)
+            # Created inside the session's log context: the task (and the loop monitor's
+            # record of whom it belongs to) carries the session id.
+            with SessionLogContext(session.id):
+                session.task = asyncio.create_task(session.run(), name=f"session-{session.id}")
+        elif kind == "ws" and session is not None:
+            session.deliver(message, data)
+        elif kind == "cancel" and session is not None and session.task is not None:
+            session.task.cancel()
+        elif kind == "exit":
+            break
+    channel.close()
+    await monitor.stop()
+
+
+class _Session:
+    def __init__(self, channel: Channel, bot: Any, start: Message, baseline: int) -> None:
+        self.id: str = start["session_id"]
+        self.task: asyncio.Task[None] | None = None
+        self._channel = channel
+        self._bot = bot
+        self._start = start
+        self._baseline = baseline
+        self._tasks_before: set[asyncio.Task[Any]] = set()
+        self._ended = False  # the session reported done: its WebSocket is dead
+        self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+
+    def deliver(self, message: Message, data: bytes | None) -> None:
+        """A relayed client message; at most `WS_WINDOW` wait here (the server's credit)."""
+        event: Message = {"type": message["type"]}
+        if message["type"] == "websocket.receive":
+            if data is not None:
+                event["bytes"] = data
+            else:
+                event["text"] = message.get("text", "")
+        else:
+            event["code"] = message.get("code", 1005)
+            event["reason"] = message.get("reason", "")
+        self._inbox.put_nowait(event)
+
+    async def run(self) -> None:
+        from starlette.websockets import WebSocketDisconnect
+
+        from app.logs import SessionLogContext
+
+        with SessionLogContext(self.id):
+            self._tasks_before = asyncio.all_tasks()
+            outcome, reason = "completed", ""
+            try:
+                await self._bot.run(self._arguments())
+            except asyncio.CancelledError:
+                outcome = "cancelled"
+            except WebSocketDisconnect:
+                outcome = "client_gone"
+            except BaseException as exc:
+                _failed(exc)
+                outcome, reason = "failed", f"bot raised {type(exc).__name__}"
+            clean = await self._settled()
+            self._ended = True
+            with contextlib.suppress(ChannelClosed):
+                await self._channel.send(
+                    {"t": "done", "outcome": outcome, "reason": reason, "clean": clean}
+                )
+
+    async def _settled(self) -> bool:
+        """Whether every thread and task the session started has ended: a worker with one left
+        running (a sync bot cancelled, a thread that never ends, a task the bot did not wait
+        for) is not given another session, which that leftover could reach."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + THREAD_SETTLE_SECS
+        while threading.active_count() > self._baseline or self._leftover_tasks():
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.01)
+        return True
+
+    def _leftover_tasks(self) -> bool:
+        current = asyncio.current_task()
+        return any(
+            task is not current and not task.done()
+            for task in asyncio.all_tasks() - self._tasks_before
+        )
+
+    def _arguments(self) -> Any:
+        from app.arguments import (
+            DailySessionArguments,
+            PipecatSessionArguments,
+            WebSocketSessionArguments,
+        )
+
+        start = self._start
+        common: dict[str, Any] = {"session_id": self.id, "body": start.get("body") or {}}
+        kind = start["kind"]
+        if kind == "daily":
+            return DailySessionArguments(
+                room_url=start["room_url"], token=start.get("token"), **common
+            )
+        if kind == "websocket":
+            args = WebSocketSessionArguments(websocket=self._websocket(), **common)
+            args.transport_type = start.get("transport_type")
+            return args
+        return PipecatSessionArguments(**common)
+
+    def _websocket(self) -> Any:
+        from starlette.websockets import WebSocket, WebSocketState
+
+        channel, inbox = self._channel, self._inbox
+
+        def check_open() -> None:
+            # A task the bot left behind must not reach the worker's next session's client.
+            if self._ended:
+                raise RuntimeError("this WebSocket's session has ended")
+
+        async def receive() -> Message:
+            check_open()
+            event = await inbox.get()
+            with contextlib.suppress(ChannelClosed):
+                channel.write({"t": "ack"})
+            return event
+
+        async def send(event: MutableMapping[str, Any]) -> None:
+            check_open()
+            kind = event.get("type")
+            if kind == "websocket.send":
+                data = event.get("bytes")
+                if data is not None:
+                    await channel.send({"t": "ws_send"}, bytes(data))
+                else:
+                    await channel.send({"t": "ws_send", "text": event.get("text", "")})
+            elif kind == "websocket.close":
+                await channel.send(
+                    {
+                        "t": "ws_close",
+                        "code": event.get("code", 1000),
+                        "reason": event.get("reason") or "",
+                    }
+                )
+
+        websocket = WebSocket(_scope(self._start.get("scope") or {}), receive, send)
+        websocket.client_state = WebSocketState.CONNECTED  # accepted by the server
+        websocket.application_state = WebSocketState.CONNECTED
+        return websocket
+
+
+def _die_with_the_server() -> None:
+    """On Linux, have the kernel kill this worker when the server process ends, even if the
+    server was killed (SIGKILL, OOM) and this worker's loop is blocked so it cannot see its
+    channel close."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+        if os.getppid() == 1:  # the server ended before the call: nobody to serve
+            os._exit(0)
+
+
+def _failed(exc: BaseException) -> None:
+    # Not inline in run(): see SessionManager._started (a frame kept for the session's life).
+    _log.opt(exception=exc).error("bot raised {}; ending this session only", type(exc).__name__)
+
+
+def _scope(sent: Message) -> Message:
+    """The WebSocket's ASGI scope as the server sent it (`app.workers.runner.scope_message`),
+    bytes made bytes again."""
+    scope = dict(sent)
+    scope["type"] = "websocket"
+    scope["query_string"] = str(sent.get("query_string", "")).encode("latin-1")
+    scope["headers"] = [
+        (name.encode("latin-1"), value.encode("latin-1")) for name, value in sent.get("headers", [])
+    ]
+    for key in ("client", "server"):
+        if sent.get(key) is not None:
+            scope[key] = tuple(sent[key])
+    return scope
+
+
+if __name__ == "__main__":
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # Not sys.exit: a thread a bot left running (non-daemon) must not hold the worker open.
+    os._exit(code)
