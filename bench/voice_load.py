@@ -74,12 +74,15 @@ class Step:
     cpu_per_session: float = math.nan  # cores
     rss_per_session_mb: float = math.nan
     idle_rss_mb: float = math.nan  # the server(s) before the sessions
+    rss_mb: float = math.nan  # the server(s) with the N sessions
     client_cpu: float = math.nan  # cores
     starts: list[float] = field(default_factory=list)  # seconds
     errors: list[str] = field(default_factory=list)
     frames_missing: int = 0  # sent but never echoed: overload, not an error
 
-    def holds(self, one_session_echo_p99: float) -> bool:
+    def holds(self, one_session_echo_p99: float, lag_only: bool = False) -> bool:
+        if lag_only:
+            return not self.errors and self.lag_p99 <= LAG_LIMIT_SECS
         return (
             not self.errors
             and not self.frames_missing
@@ -303,6 +306,7 @@ async def step(
     diff = {le: lag1.get(le, 0.0) - lag0.get(le, 0.0) for le in lag1}
     result.lag_p99 = histogram_quantile(0.99, diff)
     result.cpu_per_session = (cpu1 - cpu0) / (t1 - t0) / sessions
+    result.rss_mb = rss / 1024
     result.rss_per_session_mb = rss / 1024 / sessions
     client_secs = seconds + stagger + 0.1 * sessions  # its run, roughly: feed plus starts
     result.client_cpu = out["cpu_seconds"] / client_secs
@@ -333,6 +337,7 @@ async def climb(
     budget_secs: float,
     extra: dict[str, str] | None = None,
     log: Any = print,
+    lag_only: bool = False,
 ) -> list[Step]:
     """Steps of `counts` sessions in turn, until one does not hold, fails, or the next would
     pass `budget_secs`."""
@@ -345,7 +350,7 @@ async def climb(
         s = await step(model, bot, n, seconds, workdir, extra)
         steps.append(s)
         log(s.summary())
-        if s.errors or not s.holds(steps[0].echo_p99):
+        if s.errors or not s.holds(steps[0].echo_p99, lag_only):
             break
     return steps
 
