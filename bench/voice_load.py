@@ -19,7 +19,9 @@ by `bench/voice_client.py` (its own process), for a window of seconds, and reads
 
 A step holds when nothing failed, the lag p99 is at most 20 ms and the echo p99 is at most
 20 ms above the one-session step's: the second test sees the lag of the loops that run the
-pipelines in other processes, which the server's metric does not.
+pipelines in other processes, which the server's metric does not. A step that does not hold is
+run once more (the machine may be busy with something else for a moment), and the second run
+counts if it holds.
 
 The models: `inline` (SESSION_ISOLATION=inline, every session on the server's loop),
 `process` (SESSION_ISOLATION=process, PREWARM_WORKERS=N: each session in a prewarmed
@@ -348,8 +350,15 @@ async def climb(
             log(f"{model}: stopping before {n} sessions (time budget)")
             break
         s = await step(model, bot, n, seconds, workdir, extra)
-        steps.append(s)
         log(s.summary())
+        first = steps[0].echo_p99 if steps else s.echo_p99
+        if not s.errors and not s.holds(first, lag_only):
+            # Once more: on a shared machine one step can land on someone else's burst.
+            again = await step(model, bot, n, seconds, workdir, extra)
+            log(f"once more: {again.summary()}")
+            if again.errors or again.holds(first, lag_only):
+                s = again
+        steps.append(s)
         if s.errors or not s.holds(steps[0].echo_p99, lag_only):
             break
     return steps

@@ -25,7 +25,7 @@ BASELINE_MODEL = "fresh"
 def plan(quick: bool) -> tuple[tuple[int, ...], float, float]:
     """Session counts, seconds per step, time budget per model."""
     if quick:
-        return (1, 2), 4.0, 30.0
+        return (1, 2), 3.0, 30.0
     return (1, 2, 4, 8, 16, 32, 64, 128), 12.0, 150.0
 
 
