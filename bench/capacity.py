@@ -71,12 +71,15 @@ def recommend(steps: list[Step], ok: list[Step], cpus: float, tried_max: int) ->
     max_sessions = max(1, math.floor(per_core * cpus * HEADROOM))
     memory = (base + slope * max_sessions) * MEMORY_MARGIN
     memory_mib = int(math.ceil(memory / 64) * 64)
-    limit_note = (
-        f"every step up to --max-sessions {tried_max} held: the limit is higher; raise "
-        "--max-sessions to find it"
-        if top.sessions >= tried_max
-        else f"{steps[-1].sessions} sessions did not hold"
-    )
+    if top.sessions >= tried_max:
+        limit_note = (
+            f"every step up to --max-sessions {tried_max} held: the limit is higher; raise "
+            "--max-sessions to find it"
+        )
+    elif top is steps[-1]:
+        limit_note = "the time budget ended before a step failed: raise --budget to find it"
+    else:
+        limit_note = f"{steps[-1].sessions} sessions did not hold"
     lines += [
         "",
         "measured:",
