@@ -11,7 +11,9 @@ by `bench/voice_client.py` (its own process), for a window of seconds, and reads
   session;
 - the frames' echo latency p50 and p99 (sent to echoed, matched by position in the audio);
 - CPU per session: CPU seconds of the server processes and all their children over the
-  window, divided by the window and N (1.0 is one core); the client's own CPU likewise;
+  window, divided by the window and N (1.0 is one core); the client's own CPU likewise (in
+  `process` mode the window begins once the pool has started a worker for each one a session
+  took, so the pool's imports are not counted);
 - memory per session: resident memory (VmRSS) of the server processes and their children
   near the end of the window, divided by N;
 - session start: from the WebSocket opening to the bot's first echoed audio (a fresh process:
@@ -285,10 +287,18 @@ async def step(
             urls = [f"{servers[0].ws_url}/ws"] * sessions
         # Openings spread over a second (at most 0.1 s apart), as calls arrive.
         stagger = min(1.0, 0.1 * sessions)
-        client = asyncio.create_task(run_client(urls, seconds, stagger))
+        # Process mode: the pool starts a worker for each one a session took (it keeps
+        # PREWARM_WORKERS idle); the window waits for them, so it holds the sessions' own
+        # CPU, not the pool's imports. The feed is longer by the time that may take.
+        refill = 3.0 + 3.0 * sessions / (os.cpu_count() or 1) if model == "process" else 0.0
+        client_began = time.monotonic()
+        client = asyncio.create_task(run_client(urls, seconds + refill, stagger))
         await asyncio.sleep(stagger + 1.0)  # every session started and fed
+        if model == "process":
+            await wait_workers(servers[0], sessions, timeout=refill)
         lag0, cpu0, t0 = await lag_snapshot(servers), tree_cpu_seconds(pids), time.monotonic()
-        window = max(1.0, seconds - 2.0)
+        feed_end = client_began + stagger + 1.0 + seconds + refill - 0.5
+        window = max(1.0, min(seconds - 2.0, feed_end - time.monotonic()))
         await asyncio.sleep(window * 0.8)
         rss = tree_rss_kb(pids)
         await asyncio.sleep(window * 0.2)
@@ -310,7 +320,7 @@ async def step(
     result.cpu_per_session = (cpu1 - cpu0) / (t1 - t0) / sessions
     result.rss_mb = rss / 1024
     result.rss_per_session_mb = rss / 1024 / sessions
-    client_secs = seconds + stagger + 0.1 * sessions  # its run, roughly: feed plus starts
+    client_secs = seconds + refill + stagger + 0.1 * sessions  # its run: feed plus starts
     result.client_cpu = out["cpu_seconds"] / client_secs
     latencies: list[float] = []
     for i, session in enumerate(out["sessions"]):
