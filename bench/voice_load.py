@@ -264,6 +264,7 @@ async def step(
     seconds: float,
     workdir: Path,
     extra: dict[str, str] | None = None,
+    wait_refill: bool = True,
 ) -> Step:
     """N sessions of `bot` under `model`, on fresh server process(es)."""
     result = Step(model, sessions, seconds)
@@ -290,11 +291,12 @@ async def step(
         # Process mode: the pool starts a worker for each one a session took (it keeps
         # PREWARM_WORKERS idle); the window waits for them, so it holds the sessions' own
         # CPU, not the pool's imports. The feed is longer by the time that may take.
-        refill = 3.0 + 3.0 * sessions / (os.cpu_count() or 1) if model == "process" else 0.0
+        process = model == "process" and wait_refill
+        refill = 3.0 + 3.0 * sessions / (os.cpu_count() or 1) if process else 0.0
         client_began = time.monotonic()
         client = asyncio.create_task(run_client(urls, seconds + refill, stagger))
         await asyncio.sleep(stagger + 1.0)  # every session started and fed
-        if model == "process":
+        if process:
             await wait_workers(servers[0], sessions, timeout=refill)
         lag0, cpu0, t0 = await lag_snapshot(servers), tree_cpu_seconds(pids), time.monotonic()
         feed_end = client_began + stagger + 1.0 + seconds + refill - 0.5
@@ -350,6 +352,7 @@ async def climb(
     extra: dict[str, str] | None = None,
     log: Any = print,
     lag_only: bool = False,
+    wait_refill: bool = True,
 ) -> list[Step]:
     """Steps of `counts` sessions in turn, until one does not hold, fails, or the next would
     pass `budget_secs`."""
@@ -359,12 +362,12 @@ async def climb(
         if steps and time.monotonic() - began + seconds * 1.5 + 5 > budget_secs:
             log(f"{model}: stopping before {n} sessions (time budget)")
             break
-        s = await step(model, bot, n, seconds, workdir, extra)
+        s = await step(model, bot, n, seconds, workdir, extra, wait_refill)
         log(s.summary())
         first = steps[0].echo_p99 if steps else s.echo_p99
         if not s.errors and not s.holds(first, lag_only):
             # Once more: on a shared machine one step can land on someone else's burst.
-            again = await step(model, bot, n, seconds, workdir, extra)
+            again = await step(model, bot, n, seconds, workdir, extra, wait_refill)
             log(f"once more: {again.summary()}")
             if again.errors or again.holds(first, lag_only):
                 s = again

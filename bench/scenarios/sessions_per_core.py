@@ -48,8 +48,17 @@ async def run(ctx: Context) -> list[Row]:
         if why:
             ctx.log(f"{model}: not available: {why}")
             continue
+        # Quick mode does not wait for the pool's refill: its figures only show it runs.
         steps = await climb(
-            model, BOT, counts, seconds, ctx.workdir, budget, ctx.service_env, ctx.log
+            model,
+            BOT,
+            counts,
+            seconds,
+            ctx.workdir,
+            budget,
+            ctx.service_env,
+            ctx.log,
+            wait_refill=not ctx.quick,
         )
         for s in steps:
             for error in s.errors:
