@@ -25,7 +25,15 @@ from typing import Any
 
 from bench.context import Context
 from bench.report import Row, markdown_table, text_table
-from bench.scenarios import cold_start, drain, idle, latency, throughput, websocket
+from bench.scenarios import (
+    cold_start,
+    drain,
+    idle,
+    latency,
+    sessions_per_core,
+    throughput,
+    websocket,
+)
 from bench.servers import ROOT
 
 SCENARIOS: dict[str, ModuleType] = {
@@ -35,6 +43,7 @@ SCENARIOS: dict[str, ModuleType] = {
     "idle": idle,
     "cold-start": cold_start,
     "drain": drain,
+    "sessions-per-core": sessions_per_core,
 }
 PACKAGES = [
     "fastapi",
