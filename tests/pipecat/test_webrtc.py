@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -209,6 +210,28 @@ def test_delete_cancels_a_webrtc_session_and_closes_its_peer(rig_for: RigFactory
     assert '"body": {"from": "api"}' in log
     assert "session cancelled kind=webrtc" in log
     healthy(rig)
+
+
+def test_sigterm_drains_a_webrtc_session_closes_its_peer_and_exits_0(
+    rig_for: RigFactory,
+) -> None:
+    """Drain on SIGTERM: the running WebRTC session is cancelled when DRAIN_TIMEOUT_SECS
+    passes, its peer connection is closed, and the service exits 0."""
+    rig = rig_for({"DRAIN_TIMEOUT_SECS": "1"})
+    peer = rig.peer()
+    connected = peer.send(
+        op="connect", url=rig.url("/api/offer"), headers={**AUTH, "x-daily-session-id": "call-9"}
+    )
+    assert connected["status"] == 200, connected
+    assert peer.send(op="echo").get("audio_bytes", 0) > 0
+    rig.server.signal(signal.SIGTERM)
+    closed = peer.send(op="wait_closed")
+    assert closed.get("closed_by"), closed
+    assert rig.server.wait(timeout=30) == 0
+    log = rig.server.log()
+    assert "SIGTERM received: draining" in log
+    assert "session cancelled kind=webrtc" in log
+    assert "drain timeout reached" in log
 
 
 def test_a_full_service_refuses_offers_with_429(rig_for: RigFactory) -> None:
