@@ -241,12 +241,14 @@ def test_a_blocked_worker_loop_leaves_the_probes_answering(server_for: ServerFac
     assert len(poller.answers) > 20
     assert set(poller.answers) == {200}
     assert final_line(server, "blocker").startswith("session completed kind=pipecat")
-    # The worker's loop monitor names the session that blocked the worker's loop (and the
-    # server's loop, never blocked, has nothing to say).
+    # The worker's loop monitor names the session that blocked the worker's loop, and no
+    # other session is named. (The server's loop was never blocked: every probe above was
+    # answered. On a busy machine its monitor may still log CPU contention, with no session.)
     warnings = [line for line in server.log().splitlines() if "event loop" in line]
-    assert warnings
-    assert all("| blocker | app.loop_monitor |" in line for line in warnings)
-    assert any("by session blocker" in line and "worker_faults.py" in line for line in warnings)
+    named = [line for line in warnings if "| - | app.loop_monitor |" not in line]
+    assert named
+    assert all("| blocker | app.loop_monitor |" in line for line in named)
+    assert any("by session blocker" in line and "worker_faults.py" in line for line in named)
 
 
 @pytest.mark.parametrize("fault", ["thread", "leave_task"])
