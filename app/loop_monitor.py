@@ -25,12 +25,11 @@ from collections import deque
 from collections.abc import Coroutine, Generator
 from contextlib import nullcontext
 from contextvars import Context
-from typing import Any
+from typing import Any, Protocol
 
 from loguru import logger
 
 from app.logs import SessionLogContext, current_session_id
-from app.metrics import LoopMetrics
 
 TICK_SECS = 0.1
 WINDOW_SECS = 5.0
@@ -44,10 +43,17 @@ _CURRENT_TASKS: dict[asyncio.AbstractEventLoop, asyncio.Task[Any]] = vars(asynci
 ]
 
 
+class LagObserver(Protocol):
+    """Where each tick's lag goes: `app.metrics.LoopMetrics` on the server, the lag report
+    in a worker (`app.workers.worker`)."""
+
+    def observe(self, lag_secs: float) -> None: ...
+
+
 class LoopMonitor:
     """Start with `start()` inside the loop to watch; `stop()` before the loop closes."""
 
-    def __init__(self, warn_secs: float, metrics: LoopMetrics | None = None) -> None:
+    def __init__(self, warn_secs: float, metrics: LagObserver | None = None) -> None:
         self.warn_secs = warn_secs
         self._metrics = metrics
         self._samples: deque[tuple[float, float]] = deque(maxlen=int(WINDOW_SECS / TICK_SECS))

@@ -148,6 +148,13 @@ class WorkerMetrics:
             buckets=RSS_BUCKETS,
             registry=registry,
         )
+        self.loop_lag = Histogram(
+            "botdock_worker_event_loop_lag_seconds",
+            "How late a worker's event loop woke for a timer, sampled every 0.1 s while the "
+            "worker runs a session, all workers together.",
+            buckets=LAG_BUCKETS,
+            registry=registry,
+        )
         for state in ("idle", "busy"):
             self.workers.labels(state).set(0)
 

@@ -51,6 +51,11 @@ class LoopFigures(Answer):
     lag_secs: float
     max_lag_secs: float = Field(description="The largest lag of the last window_secs.")
     window_secs: float
+    workers_max_lag_secs: float | None = Field(
+        default=None,
+        description="SESSION_ISOLATION=process: the largest lag any live worker's own loop "
+        "reported in the last window_secs (null inline). Not part of /readyz.",
+    )
 
 
 class Health(Answer):
@@ -172,6 +177,9 @@ class WorkerFigures(Answer):
     pid: int
     rss_bytes: int = Field(description="The worker's resident memory now.")
     cpu_secs: float = Field(description="CPU seconds the worker used since the session began.")
+    loop_lag_secs: float = Field(
+        description="The worker's event-loop lag in its last report (docs/observability.md)."
+    )
 
 
 class SessionInfo(Answer):

@@ -72,6 +72,9 @@ async def health(request: Request) -> Response:
             lag_secs=round(svc.loop.lag_secs(), 4),
             max_lag_secs=round(svc.loop.max_lag_secs(), 4),
             window_secs=WINDOW_SECS,
+            workers_max_lag_secs=(
+                None if svc.workers is None else round(svc.workers.max_lag_secs(), 4)
+            ),
         ),
         telephony={
             name: "authenticated" if provider.authenticated else "unauthenticated"

@@ -3,6 +3,10 @@ time, replaced after `WORKER_MAX_SESSIONS` sessions, above `WORKER_MAX_RSS_MB`, 
 left a thread running, or when one dies. It knows nothing of sessions' states: the runner
 (`app.workers.runner`) asks for a worker, runs a session in it and gives it back.
 
+Each worker's event-loop lag, as the worker reports it (`lag` messages, read by the runner),
+is kept here: the latest and the largest of the last `WINDOW_SECS`, for `/health`,
+`/sessions/{id}` and `/metrics`.
+
 Workers are plain child processes (`subprocess.Popen`, so any event loop, uvloop included,
 can serve), each connected by a socketpair. Their memory and CPU are read from /proc.
 """
@@ -11,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import os
 import signal
 import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +30,7 @@ from typing import Any
 
 from loguru import logger
 
+from app.loop_monitor import WINDOW_SECS
 from app.metrics import WorkerMetrics
 from app.workers.protocol import Channel, ChannelClosed
 
@@ -33,6 +40,9 @@ EXIT_WAIT_SECS = 2.0  # how long a worker told to exit may take before it is kil
 RSS_CHECK_SECS = 0.25
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+MAX_LAG_SAMPLES = 256  # kept per worker: a window's ticks, with room to spare
 
 
 class WorkerStartError(Exception):
@@ -48,6 +58,13 @@ class Worker:
     cpu_at_start: float = 0.0
     kill_reason: str | None = None  # why the pool killed it, for the session's reason
     returncode: int | None = field(default=None)
+    lag_secs: float = 0.0  # the worker's loop lag in its last sample
+    lags: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=MAX_LAG_SAMPLES))
+
+    def max_lag_secs(self, now: float) -> float:
+        """The largest lag the worker reported in the last `WINDOW_SECS` (server's clock)."""
+        since = now - WINDOW_SECS
+        return max((lag for at, lag in self.lags if at >= since), default=0.0)
 
     @property
     def pid(self) -> int:
@@ -217,7 +234,8 @@ class WorkerPool:
         self._count()
 
     def figures(self, session_id: str) -> dict[str, float] | None:
-        """The worker running `session_id`: its pid, memory now and CPU used by the session."""
+        """The worker running `session_id`: its pid, memory now, CPU used by the session and
+        its loop's lag in its last report."""
         worker = self._busy.get(session_id)
         if worker is None:
             return None
@@ -225,7 +243,33 @@ class WorkerPool:
             "pid": worker.pid,
             "rss_bytes": worker.rss_bytes(),
             "cpu_secs": round(worker.cpu_secs() - worker.cpu_at_start, 3),
+            "loop_lag_secs": round(worker.lag_secs, 4),
         }
+
+    def record_lag(self, worker: Worker, samples: Any) -> None:
+        """A worker's `lag` report: its loop's lag samples since its last one. Only numbers
+        are taken (the worker runs the bot's code); the server's clock stamps them."""
+        if not isinstance(samples, list):
+            return
+        lags = [
+            max(0.0, float(lag))
+            for lag in samples[:MAX_LAG_SAMPLES]
+            if isinstance(lag, int | float) and not isinstance(lag, bool) and math.isfinite(lag)
+        ]
+        if not lags:
+            return
+        now = time.monotonic()
+        worker.lag_secs = lags[-1]
+        worker.lags.extend((now, lag) for lag in lags)
+        if self._metrics is not None:
+            for lag in lags:
+                self._metrics.loop_lag.observe(lag)
+
+    def max_lag_secs(self) -> float:
+        """The largest loop lag any live worker reported in the last `WINDOW_SECS`."""
+        now = time.monotonic()
+        live = [*self._idle, *self._busy.values()]
+        return max((worker.max_lag_secs(now) for worker in live), default=0.0)
 
     def not_ready(self) -> str | None:
         """Why the service should not take sessions yet (for `/readyz`): no worker has been

@@ -12,7 +12,8 @@ Messages (`"t"` names each):
   `ws` (the client's `websocket.receive` / `websocket.disconnect`), `cancel`, `exit`;
 - worker → server: `hello` (the bot module is imported, ready), `ws_send`, `ws_close` (the
   bot's `websocket.send` / `websocket.close`), `ack` (the bot took one relayed message: the
-  server may send one more, see `WS_WINDOW`), `done` (the session's outcome).
+  server may send one more, see `WS_WINDOW`), `done` (the session's outcome), `lag` (while a
+  session runs, the worker's event-loop lag samples since the last, a few times a second).
 """
 
 from __future__ import annotations

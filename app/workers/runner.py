@@ -133,6 +133,8 @@ class ProcessRunner:
             elif kind == "ws_close" and websocket is not None:
                 with contextlib.suppress(Exception):
                     await websocket.close(message.get("code", 1000), message.get("reason", ""))
+            elif kind == "lag":
+                self._pool.record_lag(worker, message.get("samples"))
             elif kind == "done":
                 return _Outcome(
                     str(message.get("outcome")),

@@ -11,7 +11,8 @@ Its log lines go to the stderr it inherits from the server, through the same log
 format. Its event loop is watched as the server's is (`app.loop_monitor`): a bot that blocks
 it is named, with its session id, in a warning. SIGINT is ignored (a terminal's Ctrl-C
 reaches the whole process group; the server drains and ends its workers), and the worker
-exits when its channel closes.
+exits when its channel closes. While a session runs, the loop's lag samples (one a tick,
+`app.loop_monitor.TICK_SECS`) go to the server in a `lag` message every `LAG_REPORT_SECS`.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ import signal
 import socket
 import sys
 import threading
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 from loguru import logger
@@ -35,6 +36,7 @@ from app.workers.protocol import Channel, ChannelClosed, Message
 
 _log = logger.bind(logger_name="app.workers.worker")
 THREAD_SETTLE_SECS = 0.2  # how long a finished session's threads may take to end
+LAG_REPORT_SECS = 0.25  # how often a running session's worker sends its loop's lag samples
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -79,11 +81,16 @@ async def _serve(fd: int, bot: Any, warn_secs: float) -> None:
     channel = await Channel.open(socket.socket(fileno=fd))
     # The worker's own loop is watched as the server's is: a bot that blocks it is named, with
     # its session id and line, in a warning (LOOP_LAG_WARN_SECS).
-    monitor = LoopMonitor(warn_secs)
+    samples = _LagSamples()
+    monitor = LoopMonitor(warn_secs, samples)
     monitor.start()
+    session: _Session | None = None
+    # Started before any session: not one of a session's tasks (`_Session._settled`).
+    reporter = asyncio.create_task(
+        _report_lag(channel, samples, lambda: session), name="lag-report"
+    )
     baseline = threading.active_count()
     channel.write({"t": "hello", "pid": os.getpid()})
-    session: _Session | None = None
     while True:
         try:
             message, data = await channel.recv()
@@ -102,8 +109,39 @@ async def _serve(fd: int, bot: Any, warn_secs: float) -> None:
             session.task.cancel()
         elif kind == "exit":
             break
+    reporter.cancel()
     channel.close()
     await monitor.stop()
+
+
+class _LagSamples:
+    """The loop monitor's samples since the last report (its `LagObserver`)."""
+
+    def __init__(self) -> None:
+        self.pending: list[float] = []
+
+    def observe(self, lag_secs: float) -> None:
+        self.pending.append(lag_secs)
+
+    def take(self) -> list[float]:
+        taken, self.pending = self.pending, []
+        return taken
+
+
+async def _report_lag(
+    channel: Channel, samples: _LagSamples, current: Callable[[], _Session | None]
+) -> None:
+    """Send the lag samples to the server while a session runs (an idle worker's channel is
+    not read; its samples are dropped). A blocked loop sends nothing until it is free: then
+    the stall's sample goes with the next report."""
+    while True:
+        await asyncio.sleep(LAG_REPORT_SECS)
+        taken = samples.take()
+        session = current()
+        if not taken or session is None or session.ended:
+            continue
+        with contextlib.suppress(ChannelClosed):
+            channel.write({"t": "lag", "samples": [round(lag, 4) for lag in taken]})
 
 
 class _Session:
@@ -115,7 +153,7 @@ class _Session:
         self._start = start
         self._baseline = baseline
         self._tasks_before: set[asyncio.Task[Any]] = set()
-        self._ended = False  # the session reported done: its WebSocket is dead
+        self.ended = False  # the session reported done: its WebSocket is dead
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
 
     def deliver(self, message: Message, data: bytes | None) -> None:
@@ -149,7 +187,7 @@ class _Session:
                 _failed(exc)
                 outcome, reason = "failed", f"bot raised {type(exc).__name__}"
             clean = await self._settled()
-            self._ended = True
+            self.ended = True
             with contextlib.suppress(ChannelClosed):
                 await self._channel.send(
                     {"t": "done", "outcome": outcome, "reason": reason, "clean": clean}
@@ -201,7 +239,7 @@ class _Session:
 
         def check_open() -> None:
             # A task the bot left behind must not reach the worker's next session's client.
-            if self._ended:
+            if self.ended:
                 raise RuntimeError("this WebSocket's session has ended")
 
         async def receive() -> Message:

@@ -2,7 +2,8 @@
 body["fault"] says. Without a fault it logs its process id and echoes WebSocket messages.
 
 segfault (ctypes reads address 0), os_exit, sys_exit, allocate (body["mb"] MB, touched, then
-held), block (time.sleep(body["secs"]) on the loop, then return), thread (a non-daemon
+held), block (time.sleep(body["secs"]) on the loop, then return), block_then_wait (the same,
+then wait to be cancelled), thread (a non-daemon
 thread that never ends, then return), never_return, ignore_cancel (swallows every
 cancellation), no_read (never reads its WebSocket), leave_task
 (returns, leaving a task running).
@@ -43,6 +44,9 @@ async def bot(args: SessionArguments) -> None:
         await asyncio.sleep(30)
     elif fault == "block":
         time.sleep(float(body.get("secs", 10)))  # the fault under test: blocks the loop
+    elif fault == "block_then_wait":
+        time.sleep(float(body.get("secs", 10)))  # blocks the worker's loop, then lives on
+        await asyncio.Event().wait()
     elif fault == "leave_task":
         LEFT.append(asyncio.create_task(asyncio.sleep(30)))
     elif fault == "thread":

@@ -182,6 +182,7 @@ def test_a_running_session_shows_its_worker(server_for: ServerFactory) -> None:
     assert info["worker"]["pid"] in children(server.pid)
     assert info["worker"]["rssBytes"] > 0
     assert info["worker"]["cpuSecs"] >= 0
+    assert info["worker"]["loopLagSecs"] >= 0
     assert httpx.delete(f"{server.url}/sessions/{session_id}").status_code == 202
     assert final_line(server, session_id).startswith("session cancelled kind=pipecat")
     assert final_line(server, session_id).endswith("(cancelled by request)")
@@ -249,6 +250,47 @@ def test_a_blocked_worker_loop_leaves_the_probes_answering(server_for: ServerFac
     assert named
     assert all("| blocker | app.loop_monitor |" in line for line in named)
     assert any("by session blocker" in line and "worker_faults.py" in line for line in named)
+
+
+def test_a_blocked_worker_loop_shows_in_health_metrics_and_its_session(
+    server_for: ServerFactory,
+) -> None:
+    server = server_for({**PROCESS, "MAX_LOOP_LAG_SECS": "0.5"})
+    wait_for(lambda: idle_workers(server.url) >= 1, timeout=30)
+    quiet = httpx.get(f"{server.url}/health").json()["eventLoop"]
+    assert quiet["workersMaxLagSecs"] < 1.0
+    started = httpx.post(
+        f"{server.url}/start", json={"body": {"fault": "block_then_wait", "secs": 1.5}}
+    )
+    session_id = started.json()["sessionId"]
+
+    def worker_lag() -> float:
+        return float(httpx.get(f"{server.url}/health").json()["eventLoop"]["workersMaxLagSecs"])
+
+    # The worker reports the stall once its loop is free again.
+    wait_for(lambda: worker_lag() > 1.0, timeout=15)
+    loop = httpx.get(f"{server.url}/health").json()["eventLoop"]
+    assert loop["workersMaxLagSecs"] > 1.0
+    assert loop["maxLagSecs"] < 1.0  # the server's own loop was never held
+    # A blocked worker holds only its own session: readiness ignores workers' lag.
+    assert httpx.get(f"{server.url}/readyz").status_code == 200
+    samples = scrape(server.url)
+    slow = value(samples, "botdock_worker_event_loop_lag_seconds_count") - value(
+        samples, "botdock_worker_event_loop_lag_seconds_bucket", le="1.0"
+    )
+    assert slow >= 1  # the stall's sample, in a bucket above 1 s
+    worker = httpx.get(f"{server.url}/sessions/{session_id}").json()["worker"]
+    assert worker["loopLagSecs"] >= 0
+    assert worker["pid"] in children(server.pid)
+    assert httpx.delete(f"{server.url}/sessions/{session_id}").status_code == 202
+    assert final_line(server, session_id).startswith("session cancelled kind=pipecat")
+
+
+def test_health_leaves_workers_lag_out_inline(server_for: ServerFactory) -> None:
+    server = server_for({"BOT_MODULE": BOT})
+    loop = httpx.get(f"{server.url}/health").json()["eventLoop"]
+    assert set(loop) == {"lagSecs", "maxLagSecs", "windowSecs"}
+    assert "botdock_worker_event_loop_lag_seconds" not in httpx.get(f"{server.url}/metrics").text
 
 
 @pytest.mark.parametrize("fault", ["thread", "leave_task"])
