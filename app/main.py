@@ -75,7 +75,7 @@ def create_app(settings: Settings, bot: Bot | None = None) -> FastAPI:
         readiness = ReadinessCheck(loaded.readiness, settings.readyz_timeout_secs)
         loop_monitor = LoopMonitor(settings.loop_lag_warn_secs, LoopMetrics(manager.metrics))
         loop_monitor.start()
-        peers = WebRTCPeers(settings.ice_servers)
+        peers = WebRTCPeers(settings.ice_servers, in_workers=pool is not None)
         hangup = PhoneHangup(settings)
         app.state.services = Services(
             settings,

@@ -204,11 +204,18 @@ class StartFlow:
         args = SmallWebRTCSessionArguments(
             session_id=session.id, webrtc_connection=connection, body=ask.body or session.body
         )
-        answer = webrtc.answer_of(connection)
-        peers.add(session.id, connection)
+        remote = isinstance(connection, webrtc.RemotePeer)
+        answer = None if remote else webrtc.answer_of(connection)
+        if not remote:
+            peers.add(session.id, connection)
         done = self._manager.start(session, args)
         # The peer connection is closed when the session ends, whatever ended it.
         done.add_done_callback(lambda _: peers.close(connection))
+        if remote:  # SESSION_ISOLATION=process: the worker running the session answers
+            answer = await connection.answered(session.id, done)
+            if not done.done():
+                peers.add(session.id, connection)
+        assert answer is not None
         return Started(session, done=done), answer
 
     def _room_plan(

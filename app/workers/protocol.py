@@ -8,12 +8,16 @@ code, sends it.
 
 Messages (`"t"` names each):
 
-- server → worker: `start` (a session: its kind and arguments, and a WebSocket's scope),
-  `ws` (the client's `websocket.receive` / `websocket.disconnect`), `cancel`, `exit`;
+- server → worker: `start` (a session: its kind and arguments, a WebSocket's scope, a WebRTC
+  session's offer and ICE servers), `ws` (the client's `websocket.receive` /
+  `websocket.disconnect`), `offer` (a WebRTC renegotiation, with an `id`), `candidate` (a
+  trickled ICE candidate; none: the end of them), `cancel`, `exit`;
 - worker → server: `hello` (the bot module is imported, ready), `ws_send`, `ws_close` (the
   bot's `websocket.send` / `websocket.close`), `ack` (the bot took one relayed message: the
-  server may send one more, see `WS_WINDOW`), `done` (the session's outcome), `lag` (while a
-  session runs, the worker's event-loop lag samples since the last, a few times a second).
+  server may send one more, see `WS_WINDOW`), `answer` (the peer's SDP answer to the first
+  offer, `id` 0, or to the `offer` of that `id`; or the `error` that refused it), `done` (the
+  session's outcome), `lag` (while a session runs, the worker's event-loop lag samples since
+  the last, a few times a second).
 """
 
 from __future__ import annotations

@@ -12,6 +12,11 @@ its log lines; this only moves the bot.
   full (the server reads the worker no faster than it can write to the client). The relay
   reads the socket through `websocket.receive()`, so a message `app.ws_detect` peeked comes
   first.
+- SmallWebRTC sessions: the offer travels in `start`; the worker makes the peer connection
+  (Pipecat's `SmallWebRTCConnection`) and sends its `answer`, which the session's
+  `app.webrtc.RemotePeer` hands to whoever waits for it. Renegotiations (`offer`, answered by
+  `answer`) and ICE candidates (`candidate`) go the same way. The worker closes the peer when
+  the session ends, whatever ended it.
 - Cancel (a request, the time limit, the drain): the worker is told, and gets `stop_grace_secs`
   to stop; then it is killed.
 - A worker that dies (a segfault, `os._exit`, the kernel's or the memory limit's SIGKILL) ends
@@ -31,9 +36,11 @@ from app.arguments import (
     DailySessionArguments,
     PipecatSessionArguments,
     SessionArguments,
+    SmallWebRTCSessionArguments,
     WebSocketSessionArguments,
 )
 from app.exceptions import ClientGone, SessionFailure
+from app.webrtc import RemotePeer
 from app.workers.pool import Worker, WorkerPool, WorkerStartError
 from app.workers.protocol import WS_WINDOW, ChannelClosed, Message
 
@@ -81,6 +88,9 @@ class ProcessRunner:
         self, worker: Worker, start: Message, args: SessionArguments, ended: list[_Outcome]
     ) -> _Outcome:
         websocket = args.websocket if isinstance(args, WebSocketSessionArguments) else None
+        peer = _remote_peer(args)
+        if peer is not None:
+            peer.attach(worker.channel)
         credits = asyncio.Semaphore(WS_WINDOW)
         pump: asyncio.Task[None] | None = None
         try:
@@ -90,13 +100,13 @@ class ProcessRunner:
         if websocket is not None:
             pump = asyncio.create_task(_pump_client(websocket, worker, credits))
         try:
-            return await self._until_done(worker, websocket, credits)
+            return await self._until_done(worker, websocket, credits, peer)
         except asyncio.CancelledError:
             with contextlib.suppress(ChannelClosed):
                 worker.channel.write({"t": "cancel"})
             try:
                 async with asyncio.timeout(self._grace):
-                    ended[0] = await self._until_done(worker, websocket, credits)
+                    ended[0] = await self._until_done(worker, websocket, credits, peer)
             except TimeoutError:
                 _log.warning(
                     "the bot did not stop within {}s of being cancelled: its worker process "
@@ -110,9 +120,11 @@ class ProcessRunner:
         finally:
             if pump is not None:
                 pump.cancel()
+            if peer is not None:
+                peer.detach()
 
     async def _until_done(
-        self, worker: Worker, websocket: Any, credits: asyncio.Semaphore
+        self, worker: Worker, websocket: Any, credits: asyncio.Semaphore, peer: RemotePeer | None
     ) -> _Outcome:
         while True:
             try:
@@ -135,6 +147,8 @@ class ProcessRunner:
                     await websocket.close(message.get("code", 1000), message.get("reason", ""))
             elif kind == "lag":
                 self._pool.record_lag(worker, message.get("samples"))
+            elif kind == "answer" and peer is not None:
+                peer.on_answer(message)
             elif kind == "done":
                 return _Outcome(
                     str(message.get("outcome")),
@@ -184,6 +198,8 @@ def _start_message(args: SessionArguments) -> Message:
             transport_type=args.transport_type,
             scope=scope_message(args.websocket.scope),
         )
+    elif (peer := _remote_peer(args)) is not None:
+        start.update(kind="webrtc", **peer.start_fields())
     elif isinstance(args, PipecatSessionArguments):
         start["kind"] = "pipecat"
     else:
@@ -192,6 +208,14 @@ def _start_message(args: SessionArguments) -> Message:
             "use SESSION_ISOLATION=inline"
         )
     return start
+
+
+def _remote_peer(args: SessionArguments) -> RemotePeer | None:
+    if isinstance(args, SmallWebRTCSessionArguments) and isinstance(
+        args.webrtc_connection, RemotePeer
+    ):
+        return args.webrtc_connection
+    return None
 
 
 def scope_message(scope: Any) -> Message:

@@ -105,6 +105,8 @@ async def _serve(fd: int, bot: Any, warn_secs: float) -> None:
                 session.task = asyncio.create_task(session.run(), name=f"session-{session.id}")
         elif kind == "ws" and session is not None:
             session.deliver(message, data)
+        elif kind in ("offer", "candidate") and session is not None:
+            session.to_peer(message)
         elif kind == "cancel" and session is not None and session.task is not None:
             session.task.cancel()
         elif kind == "exit":
@@ -155,6 +157,76 @@ class _Session:
         self._tasks_before: set[asyncio.Task[Any]] = set()
         self.ended = False  # the session reported done: its WebSocket is dead
         self._inbox: asyncio.Queue[Message] = asyncio.Queue()
+        self._peer: Any = None  # a WebRTC session's SmallWebRTCConnection
+        self._peer_lock = asyncio.Lock()  # renegotiations and candidates, in their order
+        self._peer_tasks: set[asyncio.Task[None]] = set()
+
+    def to_peer(self, message: Message) -> None:
+        """A renegotiation or an ICE candidate for the session's peer connection."""
+        task = asyncio.get_running_loop().create_task(self._to_peer(message))
+        self._peer_tasks.add(task)
+        task.add_done_callback(self._peer_tasks.discard)
+
+    async def _to_peer(self, message: Message) -> None:
+        from app.webrtc import why
+
+        async with self._peer_lock:
+            if self._peer is None or self.ended:
+                return
+            try:
+                if message["t"] == "offer":
+                    await self._peer.renegotiate(
+                        sdp=message["sdp"],
+                        type=message["type"],
+                        restart_pc=bool(message.get("restart_pc")),
+                    )
+                    self._answer(message["id"], self._peer.get_answer())
+                else:
+                    await self._peer.add_ice_candidate(_candidate(message))
+            except Exception as exc:
+                if message["t"] == "offer":
+                    self._answer(message["id"], None, why(exc))
+                else:
+                    _log.warning("an ICE candidate was not taken: {}", why(exc))
+
+    def _answer(self, number: int, answer: Any, error: str | None = None) -> None:
+        reply: Message = {"t": "answer", "id": number}
+        if error is not None:
+            reply["error"] = error
+        else:
+            reply.update(sdp=answer["sdp"], type=answer["type"], pc_id=answer["pc_id"])
+        with contextlib.suppress(ChannelClosed):
+            self._channel.write(reply)
+
+    async def _open_peer(self) -> None:
+        """A WebRTC session's peer connection, answering the offer `start` carried."""
+        from pipecat.transports.smallwebrtc.connection import IceServer, SmallWebRTCConnection
+
+        from app.webrtc import close_quietly, why
+
+        offer = self._start["offer"]
+        servers = [IceServer(**server) for server in self._start.get("ice_servers") or []]
+        connection = SmallWebRTCConnection(ice_servers=servers or None)
+        try:
+            await connection.initialize(sdp=offer["sdp"], type=offer["type"])
+            answer = connection.get_answer()
+            if answer is None:
+                raise ValueError("the SDP offer produced no answer")
+        except Exception as exc:
+            await close_quietly(connection)
+            self._answer(0, None, why(exc))
+            raise _Refused(f"the SDP offer was refused: {why(exc)}") from None
+        self._peer = connection
+        self._answer(0, answer)
+
+    async def _close_peer(self) -> None:
+        from app.webrtc import close_quietly
+
+        peer, self._peer = self._peer, None
+        if peer is not None:
+            await close_quietly(peer)
+        if self._peer_tasks:
+            await asyncio.wait(list(self._peer_tasks), timeout=1)
 
     def deliver(self, message: Message, data: bytes | None) -> None:
         """A relayed client message; at most `WS_WINDOW` wait here (the server's credit)."""
@@ -178,7 +250,11 @@ class _Session:
             self._tasks_before = asyncio.all_tasks()
             outcome, reason = "completed", ""
             try:
+                if self._start["kind"] == "webrtc":
+                    await self._open_peer()
                 await self._bot.run(self._arguments())
+            except _Refused as exc:
+                outcome, reason = "refused", str(exc)
             except asyncio.CancelledError:
                 outcome = "cancelled"
             except WebSocketDisconnect:
@@ -186,6 +262,7 @@ class _Session:
             except BaseException as exc:
                 _failed(exc)
                 outcome, reason = "failed", f"bot raised {type(exc).__name__}"
+            await self._close_peer()  # the client sees its peer closed, whatever ended it
             clean = await self._settled()
             self.ended = True
             with contextlib.suppress(ChannelClosed):
@@ -216,6 +293,7 @@ class _Session:
         from app.arguments import (
             DailySessionArguments,
             PipecatSessionArguments,
+            SmallWebRTCSessionArguments,
             WebSocketSessionArguments,
         )
 
@@ -226,6 +304,8 @@ class _Session:
             return DailySessionArguments(
                 room_url=start["room_url"], token=start.get("token"), **common
             )
+        if kind == "webrtc":
+            return SmallWebRTCSessionArguments(webrtc_connection=self._peer, **common)
         if kind == "websocket":
             args = WebSocketSessionArguments(websocket=self._websocket(), **common)
             args.transport_type = start.get("transport_type")
@@ -271,6 +351,22 @@ class _Session:
         websocket.client_state = WebSocketState.CONNECTED  # accepted by the server
         websocket.application_state = WebSocketState.CONNECTED
         return websocket
+
+
+class _Refused(Exception):
+    """The session's WebRTC offer was refused: it ends without its bot."""
+
+
+def _candidate(message: Message) -> Any:
+    """An ICE candidate as the server sent it (None: the end of the candidates)."""
+    if not message.get("candidate"):
+        return None
+    from aiortc.sdp import candidate_from_sdp
+
+    candidate = candidate_from_sdp(str(message["candidate"]))
+    candidate.sdpMid = message.get("sdp_mid")
+    candidate.sdpMLineIndex = message.get("sdp_mline_index")
+    return candidate
 
 
 def _die_with_the_server() -> None:

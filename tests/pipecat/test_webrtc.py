@@ -134,10 +134,18 @@ def healthy(rig: Rig, active: int = 0, status: str = "ok") -> None:
     assert (health["body"]["status"], health["body"]["activeSessions"]) == (status, active)
 
 
+# SESSION_ISOLATION=process: the worker running the session makes the peer connection and
+# answers the offer; the server forwards offers and candidates to it.
+ISOLATIONS = pytest.mark.parametrize(
+    "isolation", [{}, {"SESSION_ISOLATION": "process"}], ids=["inline", "process"]
+)
+
+
+@ISOLATIONS
 def test_start_answers_what_the_smallwebrtc_client_takes_and_the_bot_echoes(
-    rig_for: RigFactory,
+    rig_for: RigFactory, isolation: dict[str, str]
 ) -> None:
-    rig = rig_for()
+    rig = rig_for(isolation)
     started = rig.http("POST", "/start", {"transport": "webrtc", "body": {"user": "ada"}}, AUTH)
     assert started["status"] == 201
     session_id = started["body"]["sessionId"]
@@ -184,8 +192,11 @@ def test_start_answers_what_the_smallwebrtc_client_takes_and_the_bot_echoes(
     healthy(rig)
 
 
-def test_delete_cancels_a_webrtc_session_and_closes_its_peer(rig_for: RigFactory) -> None:
-    rig = rig_for()
+@ISOLATIONS
+def test_delete_cancels_a_webrtc_session_and_closes_its_peer(
+    rig_for: RigFactory, isolation: dict[str, str]
+) -> None:
+    rig = rig_for(isolation)
     peer = rig.peer()
     connected = peer.send(
         op="connect",
@@ -340,10 +351,49 @@ SDP_ERRORS = [
 ]
 
 
-def test_bad_offers_and_candidates_get_exact_errors_and_the_service_stays_healthy(
-    rig_for: RigFactory,
+# An SDP with media that passes the service's own checks but that aiortc refuses.
+NO_ICE_SDP = (
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\nc=IN IP4 0.0.0.0\r\na=rtpmap:111 opus/48000/2\r\n"
+)
+
+
+@ISOLATIONS
+def test_an_offer_aiortc_refuses_is_a_422_and_the_service_stays_healthy(
+    rig_for: RigFactory, isolation: dict[str, str]
 ) -> None:
-    rig = rig_for({"ALLOWED_ORIGINS": "http://app.example"})
+    """Inline the server refuses it before starting the session; in process mode the worker
+    refuses it, the client gets the same answer, and the session it started ends failed."""
+    rig = rig_for(isolation)
+    headers = {**AUTH, "x-daily-session-id": "call-r"}
+    refused = rig.http("POST", "/api/offer", {"sdp": NO_ICE_SDP, "type": "offer"}, headers)
+    assert refused == {
+        "status": 422,
+        "body": {
+            "error": "invalid_offer",
+            "detail": "the SDP offer was refused: "
+            "ValueError: ICE username fragment or password is missing",
+        },
+    }
+    rig.wait_session_gone("call-r")
+    if isolation:
+        assert (
+            "session failed kind=webrtc duration=" in rig.server.log()
+            and "(the SDP offer was refused: ValueError: ICE username fragment" in rig.server.log()
+        )
+    healthy(rig)
+    peer = rig.peer()  # a good offer after it runs
+    connected = peer.send(op="connect", url=rig.url("/api/offer"), headers=AUTH)
+    assert connected["status"] == 200, connected
+    assert peer.send(op="echo").get("audio_bytes", 0) > 0
+    healthy(rig, active=1)
+
+
+@ISOLATIONS
+def test_bad_offers_and_candidates_get_exact_errors_and_the_service_stays_healthy(
+    rig_for: RigFactory, isolation: dict[str, str]
+) -> None:
+    rig = rig_for({"ALLOWED_ORIGINS": "http://app.example", **isolation})
     for body, status, code, detail in SDP_ERRORS:
         answer = rig.http("POST", "/api/offer", body, AUTH)
         assert answer == {"status": status, "body": {"error": code, "detail": detail}}, body
