@@ -29,14 +29,9 @@ from app.modes import Entry
 from app.sessions import Session, SessionState
 from app.start_flow import StartAsk
 from app.state import Services, services
+from app.telephony.call_data import leave_for_pipecat
 from app.telephony.providers import CallDataError, SignatureError, WebhookRequest
-from app.telephony.stream import (
-    StreamRefused,
-    call_data,
-    leave_for_pipecat,
-    read_handshake,
-    replay,
-)
+from app.telephony.stream import StreamRefused, call_data, read_handshake, replay
 
 router = APIRouter(tags=["telephony"])
 
@@ -142,7 +137,7 @@ async def phone_stream(websocket: WebSocket, session_id: str, token: str | None 
         )
         replay(websocket, messages)
         data = call_data(provider, start, session.body)
-        leave_for_pipecat(websocket, provider, data)
+        leave_for_pipecat(websocket, provider.name, data)
         return provider.name, data
 
     try:

@@ -5,20 +5,17 @@ service reads the stream's handshake (up to its `start` event, within
 them first (as `app.ws_detect` does), so a bot that parses the handshake itself (Pipecat 1.0's
 `parse_telephony_websocket`) reads it as the provider sent it.
 
-With Pipecat installed, `call_data` is Pipecat's `CallData` (its provider subclass where one
-exists) and it is also left where Pipecat's `parse_telephony_websocket` looks for an earlier
-parse, so `create_transport()` builds that provider's serializer from it without reading the
-stream again. Without Pipecat it is a dict with the same keys.
+`call_data`'s type, with Pipecat and without, is `app.telephony.call_data`'s.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import json
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from app.telephony.call_data import typed
 from app.telephony.providers import Provider
 
 Message = MutableMapping[str, Any]
@@ -158,21 +155,4 @@ def call_data(provider: Provider, start: dict[str, Any], call: dict[str, Any]) -
         data["from"] = inner.get("from") or data["from"]
         data["to"] = inner.get("to") or data["to"]
         data["custom_parameters"] = inner.get("custom_parameters", "")
-    model = _call_data_class(provider.name)
-    return data if model is None else model.model_validate(data)
-
-
-def _call_data_class(provider: str) -> Any:
-    try:
-        types = importlib.import_module("pipecat.runner.types")
-    except ModuleNotFoundError:
-        return None
-    specific = {"telnyx": "TelnyxCallData", "exotel": "ExotelCallData"}.get(provider)
-    return getattr(types, specific or "CallData", None) or getattr(types, "CallData", None)
-
-
-def leave_for_pipecat(websocket: Any, provider: Provider, data: Any) -> None:
-    """Where Pipecat's `parse_telephony_websocket` finds an earlier parse (the releases that
-    cache one); older releases read the replayed handshake instead."""
-    if not isinstance(data, dict):
-        websocket._pipecat_parsed_telephony = (provider.name, data)
+    return typed(provider.name, data)

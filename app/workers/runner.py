@@ -12,6 +12,9 @@ its log lines; this only moves the bot.
   full (the server reads the worker no faster than it can write to the client). The relay
   reads the socket through `websocket.receive()`, so a message `app.ws_detect` peeked comes
   first.
+- Phone calls: a WebSocket session whose `call_data` (read from the stream's handshake by the
+  server) travels as JSON and is typed again in the worker (`app.telephony.call_data`); the
+  handshake's messages reach the bot through the relay, replayed first.
 - SmallWebRTC sessions: the offer travels in `start`; the worker makes the peer connection
   (Pipecat's `SmallWebRTCConnection`) and sends its `answer`, which the session's
   `app.webrtc.RemotePeer` hands to whoever waits for it. Renegotiations (`offer`, answered by
@@ -40,6 +43,7 @@ from app.arguments import (
     WebSocketSessionArguments,
 )
 from app.exceptions import ClientGone, SessionFailure
+from app.telephony import call_data
 from app.webrtc import RemotePeer
 from app.workers.pool import Worker, WorkerPool, WorkerStartError
 from app.workers.protocol import WS_WINDOW, ChannelClosed, Message
@@ -198,6 +202,8 @@ def _start_message(args: SessionArguments) -> Message:
             transport_type=args.transport_type,
             scope=scope_message(args.websocket.scope),
         )
+        if args.call_data is not None:  # a phone call's: typed again in the worker
+            start["call_data"] = call_data.plain(args.call_data)
     elif (peer := _remote_peer(args)) is not None:
         start.update(kind="webrtc", **peer.start_fields())
     elif isinstance(args, PipecatSessionArguments):

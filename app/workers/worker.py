@@ -296,6 +296,7 @@ class _Session:
             SmallWebRTCSessionArguments,
             WebSocketSessionArguments,
         )
+        from app.telephony import call_data
 
         start = self._start
         common: dict[str, Any] = {"session_id": self.id, "body": start.get("body") or {}}
@@ -307,8 +308,14 @@ class _Session:
         if kind == "webrtc":
             return SmallWebRTCSessionArguments(webrtc_connection=self._peer, **common)
         if kind == "websocket":
-            args = WebSocketSessionArguments(websocket=self._websocket(), **common)
-            args.transport_type = start.get("transport_type")
+            websocket = self._websocket()
+            transport_type = start.get("transport_type")
+            data = None
+            if start.get("call_data") is not None:  # a phone call's, as the server read it
+                data = call_data.typed(str(transport_type), start["call_data"])
+                call_data.leave_for_pipecat(websocket, str(transport_type), data)
+            args = WebSocketSessionArguments(websocket=websocket, call_data=data, **common)
+            args.transport_type = transport_type
             return args
         return PipecatSessionArguments(**common)
 

@@ -1,10 +1,12 @@
 """A phone bot without Pipecat: it reports what it got (session id, transport type, call data,
-the handshake messages it was replayed), then plays each `media` message's audio back in the
-provider's own shape until the caller presses `#` (the bot ends the call) or the stream ends."""
+the handshake messages it was replayed) and the process it runs in, then plays each `media`
+message's audio back in the provider's own shape until the caller presses `#` (the bot ends the
+call) or the stream ends."""
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from app.arguments import SessionArguments, WebSocketSessionArguments
@@ -39,6 +41,7 @@ async def bot(args: SessionArguments) -> None:
                 "transport_type": args.transport_type,
                 "call_data": call,
                 "handshake": handshake,
+                "pid": os.getpid(),
             }
             await websocket.send_text(json.dumps({"event": "report", "report": report}))
             reported = True

@@ -129,12 +129,16 @@ MARKUP = {
 }
 
 
+@pytest.mark.parametrize("isolation", ["inline", "process"])
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_signed_call_is_answered_streamed_echoed_and_hung_up(
-    server_for: ServerFactory, provider: str
+    server_for: ServerFactory, provider: str, isolation: str
 ) -> None:
+    """In `process` mode the call's session runs in a worker: its `call_data` and replayed
+    handshake travel there, and the hang-up still follows the bot's end."""
     with FakePhoneApis() as apis:
-        server, creds = phone_server(server_for, apis)
+        server, creds = phone_server(server_for, apis, SESSION_ISOLATION=isolation)
+        server.wait_answering("/readyz")  # process: a worker has imported the bot
         call = Call.new(provider)
         apis.live_calls.add(call.call_id)
         answer = send(server, call.webhook(server.url, creds))
@@ -175,6 +179,8 @@ def test_signed_call_is_answered_streamed_echoed_and_hung_up(
         assert f"{provider} call answered (authenticated)" in log
         if provider != "exotel":
             assert f"{provider} call hung up through its REST API" in log
+        # Where the bot ran: the server's own process, or a worker.
+        assert (report["pid"] == server.pid) is (isolation == "inline")
 
 
 def tamper(request: httpx.Request) -> httpx.Request:

@@ -64,9 +64,12 @@ async def phone_call(url: str, call: Call) -> tuple[dict[str, Any], dict[str, An
     return report, played, closed.value.rcvd.code
 
 
+@pytest.mark.parametrize("isolation", ["inline", "process"])
 def test_each_providers_signed_call_reaches_a_create_transport_bot(
-    server_for: ServerFactory,
+    server_for: ServerFactory, isolation: str
 ) -> None:
+    """In `process` mode each call runs in a worker process: Pipecat's `CallData` is typed
+    again there, and `create_transport` builds the serializer from it as it does inline."""
     with FakePhoneApis() as apis:
         creds = Credentials(twilio_token=apis.twilio_token, plivo_token=apis.plivo_token)
         server: ServerProcess = start_pipecat_server(
@@ -78,8 +81,10 @@ def test_each_providers_signed_call_reaches_a_create_transport_bot(
             TELNYX_API_URL=apis.url,
             PLIVO_AUTH_ID=apis.plivo_id,
             PLIVO_API_URL=apis.url,
+            SESSION_ISOLATION=isolation,
             **creds.settings(),
         )
+        server.wait_answering("/readyz", timeout=90)  # process: a worker has imported the bot
         for provider in SERIALIZERS:
             call = Call.new(provider)
             apis.live_calls.add(call.call_id)
@@ -100,6 +105,7 @@ def test_each_providers_signed_call_reaches_a_create_transport_bot(
             if CALL_DATA:
                 expected = {"telnyx": "TelnyxCallData", "exotel": "ExotelCallData"}
                 assert report["call_data_class"] == expected.get(provider, "CallData")
+            assert (report["pid"] == server.pid) is (isolation == "inline")
             assert base64.b64decode(played["media"]["payload"])
             assert code == 1000
             wait_for(lambda: finished(server, call.call_id) is not None)  # noqa: B023

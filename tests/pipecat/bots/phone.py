@@ -3,14 +3,16 @@ params)` builds the provider's serializer from what botdock read of the call's s
 (`call_data`), then a pipeline plays the caller's audio back until the caller presses `#`.
 
 It first sends one JSON message telling what it got (`transport_type`, `call_data`, the
-serializer's class). botdock hangs the call up through the provider's REST API once the session
-ends; the serializer's own hang-up (which reaches only the provider's public host from
-`create_transport`) is turned off, so the tests make no outbound call.
+serializer's class) and the process it runs in. botdock hangs the call up through the
+provider's REST API once the session ends; the serializer's own hang-up (which reaches only the
+provider's public host from `create_transport`) is turned off, so the tests make no outbound
+call.
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from pipecat.runner.utils import create_transport
@@ -51,6 +53,7 @@ async def bot(args: SessionArguments) -> None:
         "call_data": call_data,
         "call_data_class": type(args.call_data).__name__,
         "serializer": type(serializer).__name__,
+        "pid": os.getpid(),
     }
     await args.websocket.send_text(json.dumps({"event": "report", "report": report}))
     await run_pipeline(args, transport)
