@@ -1,5 +1,6 @@
 """The load of the sessions-per-core scenario, run as its own process so its CPU time is its
-own: `python -m bench.voice_client SPEC_JSON` prints one JSON result line.
+own: `python -m bench.voice_client SPEC_JSON` writes one JSON result to the spec's `out` file
+(a file, not stdout: a result of hundreds of kilobytes once came back from a pipe unreadable).
 
 Each session is one WebSocket to `/ws` fed 20 ms frames of 16 kHz 16-bit mono audio (640
 bytes) in Pipecat's protobuf serialization, on an absolute real-time schedule (frame k is due
@@ -13,9 +14,12 @@ from the WebSocket opening to it is the session's start time. The feed then paus
 echo stops (what is left in the bot's output chunking is counted and discounted), and the
 real-time feed begins, so no start-up backlog stays in the echo latencies.
 
-SPEC_JSON: `{"urls": [...], "seconds": float, "stagger": float}`; `stagger` spreads the
-sessions' openings over that many seconds. The result: per session, its start time and the
-echo latencies of the real-time frames; the client's own CPU seconds; errors.
+SPEC_JSON: `{"urls": [...], "seconds": float, "stagger": float, "out": path, "go": path}`;
+`stagger` spreads the sessions' openings over that many seconds; with `go`, each session waits
+after its start until that file exists, then begins its real-time feed (the sessions' feeds
+spread over one frame's 20 ms), so the feed runs on a service that has settled. The result:
+per session, its start time and the echo latencies of the real-time frames; the client's own
+CPU seconds; errors.
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ RATE = 16000
 FRAME_SECS = 0.02
 FRAME_BYTES = int(RATE * FRAME_SECS) * 2  # 16-bit mono
 START_TIMEOUT_SECS = 60.0
+GO_TIMEOUT_SECS = 300.0
 
 
 def audio_frame(k: int) -> bytes:
@@ -56,7 +61,12 @@ FRAMES = [audio_frame(k) for k in range(50)]  # one second, repeated
 
 
 async def one_session(
-    http: aiohttp.ClientSession, url: str, seconds: float, delay: float
+    http: aiohttp.ClientSession,
+    url: str,
+    seconds: float,
+    delay: float,
+    go: str | None = None,
+    phase: float = 0.0,
 ) -> dict[str, Any]:
     await asyncio.sleep(delay)
     result: dict[str, Any] = {"start": None, "latencies": [], "error": None}
@@ -64,10 +74,20 @@ async def one_session(
         async with http.ws_connect(url, max_msg_size=0) as ws:
             opened = time.monotonic()
             leftover = await first_echo(ws, opened, result)
+            if go is not None:
+                await wait_for_go(go)
+                await asyncio.sleep(phase)
             await realtime(ws, seconds, result, leftover)
     except Exception as exc:
         result["error"] = f"{type(exc).__name__}: {exc}"
     return result
+
+
+async def wait_for_go(path: str) -> None:
+    """Until the file `path` exists (the bench creates it once the service has settled)."""
+    async with asyncio.timeout(GO_TIMEOUT_SECS):
+        while not os.path.exists(path):
+            await asyncio.sleep(0.01)
 
 
 async def first_echo(
@@ -168,7 +188,14 @@ async def main(spec: dict[str, Any]) -> dict[str, Any]:
     async with aiohttp.ClientSession(connector=connector) as http:
         sessions = await asyncio.gather(
             *(
-                one_session(http, url, spec["seconds"], stagger * i / max(1, len(urls)))
+                one_session(
+                    http,
+                    url,
+                    spec["seconds"],
+                    stagger * i / max(1, len(urls)),
+                    spec.get("go"),
+                    FRAME_SECS * i / max(1, len(urls)),  # after `go`: feeds spread over a frame
+                )
                 for i, url in enumerate(urls)
             )
         )
@@ -185,4 +212,5 @@ if __name__ == "__main__":
         out = asyncio.run(main(json.loads(sys.argv[1])))
     out["cpu_seconds"] = time.process_time() - cpu0
     out["pid"] = os.getpid()
-    print(json.dumps(out))
+    with open(json.loads(sys.argv[1])["out"], "w") as result:
+        json.dump(out, result)

@@ -39,6 +39,7 @@ import json
 import math
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ from bench.servers import SERVICE, Server
 MODELS = ("inline", "process", "fresh")
 LAG_LIMIT_SECS = 0.020
 LAG_METRIC = "botdock_event_loop_lag_seconds"
+REFILL_SECS_PER_WORKER = 8.0  # the most a worker's start may take while sessions run
 _CLK_TCK = os.sysconf("SC_CLK_TCK")
 _PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 
@@ -239,21 +241,33 @@ async def wait_workers(server: Server, wanted: int, timeout: float = 120.0) -> N
     raise RuntimeError(f"{wanted} prewarmed worker(s) not idle after {timeout:.0f} s")
 
 
-async def run_client(urls: list[str], seconds: float, stagger: float) -> dict[str, Any]:
-    spec = json.dumps({"urls": urls, "seconds": seconds, "stagger": stagger})
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.voice_client",
-        spec,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
-    )
-    out, err = await proc.communicate()
-    if proc.returncode != 0:
-        raise RuntimeError(f"the client exited {proc.returncode}: {err.decode()[-2000:]}")
-    result: dict[str, Any] = json.loads(out.decode().strip().splitlines()[-1])
+async def run_client(
+    urls: list[str], seconds: float, stagger: float, go: Path | None = None
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="botdock-voice-client-") as scratch:
+        out_path = Path(scratch) / "result.json"
+        spec = json.dumps(
+            {
+                "urls": urls,
+                "seconds": seconds,
+                "stagger": stagger,
+                "out": str(out_path),
+                "go": None if go is None else str(go),
+            }
+        )
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "bench.voice_client",
+            spec,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.PIPE,
+            env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parent.parent)},
+        )
+        _, err = await proc.communicate()
+        if proc.returncode != 0:
+            raise RuntimeError(f"the client exited {proc.returncode}: {err.decode()[-2000:]}")
+        result: dict[str, Any] = json.loads(out_path.read_text())
     return result
 
 
@@ -289,17 +303,23 @@ async def step(
         # Openings spread over a second (at most 0.1 s apart), as calls arrive.
         stagger = min(1.0, 0.1 * sessions)
         # Process mode: the pool starts a worker for each one a session took (it keeps
-        # PREWARM_WORKERS idle); the window waits for them, so it holds the sessions' own
-        # CPU, not the pool's imports. The feed is longer by the time that may take.
+        # PREWARM_WORKERS idle), one at a time while sessions run. The sessions wait after
+        # their start until the pool is full again (the `go` file), then feed: the window
+        # holds the sessions' own CPU and latency, not the pool's imports (a paced output
+        # would carry a delay those imports caused to the end of the feed).
         process = model == "process" and wait_refill
-        refill = 3.0 + 3.0 * sessions / (os.cpu_count() or 1) if process else 0.0
+        go = workdir / f"go-{model}-{sessions}-{time.monotonic_ns()}" if process else None
         client_began = time.monotonic()
-        client = asyncio.create_task(run_client(urls, seconds + refill, stagger))
+        client = asyncio.create_task(run_client(urls, seconds, stagger, go))
         await asyncio.sleep(stagger + 1.0)  # every session started and fed
-        if process:
-            await wait_workers(servers[0], sessions, timeout=refill)
+        feed_began = client_began + stagger + 1.0
+        if go is not None:
+            await wait_workers(servers[0], sessions, timeout=REFILL_SECS_PER_WORKER * sessions)
+            go.touch()
+            feed_began = time.monotonic()
+            await asyncio.sleep(1.0)
         lag0, cpu0, t0 = await lag_snapshot(servers), tree_cpu_seconds(pids), time.monotonic()
-        feed_end = client_began + stagger + 1.0 + seconds + refill - 0.5
+        feed_end = feed_began + seconds - 0.5
         window = max(1.0, min(seconds - 2.0, feed_end - time.monotonic()))
         await asyncio.sleep(window * 0.8)
         rss = tree_rss_kb(pids)
@@ -322,7 +342,7 @@ async def step(
     result.cpu_per_session = (cpu1 - cpu0) / (t1 - t0) / sessions
     result.rss_mb = rss / 1024
     result.rss_per_session_mb = rss / 1024 / sessions
-    client_secs = seconds + refill + stagger + 0.1 * sessions  # its run: feed plus starts
+    client_secs = seconds + stagger + 0.1 * sessions  # its run: feed plus starts
     result.client_cpu = out["cpu_seconds"] / client_secs
     latencies: list[float] = []
     for i, session in enumerate(out["sessions"]):

@@ -38,6 +38,7 @@ _log = logger.bind(logger_name="app.workers.pool")
 START_TIMEOUT_SECS = 120.0  # a bot module's imports (Pipecat, models) may take long
 EXIT_WAIT_SECS = 2.0  # how long a worker told to exit may take before it is killed
 RSS_CHECK_SECS = 0.25
+TOP_UPS_AT_ONCE = 1  # spares started at a time while sessions run (`WorkerPool._refill`)
 _CLK_TCK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 _PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
 
@@ -298,9 +299,18 @@ class WorkerPool:
         self._in_background(worker.wait_exit())
 
     def _refill(self) -> None:
+        """Start workers: one for each session waiting for one, at once; and the spares
+        missing from `PREWARM_WORKERS`, all together while no session runs, else one at a
+        time. A bot module's imports take a core for a second or more (Pipecat's: 1.5 s here),
+        and a burst of them beside running sessions would take the cores those sessions'
+        real-time audio needs: a paced output never wins back audio it fell behind on."""
         if self._closed:
             return
-        while len(self._idle) + len(self._starting) < self._prewarm + self._waiting:
+        idle, waiting = len(self._idle), self._waiting  # a waiting session takes an idle one
+        for_sessions = max(0, waiting - idle)
+        missing = max(0, self._prewarm - max(0, idle - waiting))
+        spares = missing if not self._busy else min(missing, TOP_UPS_AT_ONCE)
+        while len(self._starting) < for_sessions + spares:
             task = asyncio.get_running_loop().create_task(self._spawn(), name="worker-start")
             self._starting.add(task)
             task.add_done_callback(self._started)
@@ -318,6 +328,7 @@ class WorkerPool:
             self._retire(worker, "closing")
         else:
             self._idle.append(worker)
+            self._refill()  # the next spare, when they are started one at a time
             self._count()
 
     async def _spawn(self) -> Worker:
