@@ -75,7 +75,7 @@ async def one_session(
             opened = time.monotonic()
             leftover = await first_echo(ws, opened, result)
             if go is not None:
-                await wait_for_go(go)
+                leftover = max(0.0, leftover - await wait_for_go(ws, go))
                 await asyncio.sleep(phase)
             await realtime(ws, seconds, result, leftover)
     except Exception as exc:
@@ -83,11 +83,21 @@ async def one_session(
     return result
 
 
-async def wait_for_go(path: str) -> None:
-    """Until the file `path` exists (the bench creates it once the service has settled)."""
+async def wait_for_go(ws: aiohttp.ClientWebSocketResponse, path: str) -> float:
+    """Until the file `path` exists (the bench creates it once the service has settled),
+    reading the socket meanwhile (aiohttp answers the server's pings only as it reads, and
+    uvicorn closes a socket whose pings go unanswered); the audio bytes read, at 16 kHz."""
+    received = 0.0
     async with asyncio.timeout(GO_TIMEOUT_SECS):
         while not os.path.exists(path):
-            await asyncio.sleep(0.01)
+            try:
+                audio = await next_audio(ws, 0.05)
+            except TimeoutError:
+                continue
+            if audio is None:
+                raise RuntimeError("the WebSocket closed while the session waited to feed")
+            received += audio
+    return received
 
 
 async def first_echo(

@@ -19,7 +19,7 @@ import json
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit, urlunsplit
 from xml.sax.saxutils import quoteattr
 
@@ -80,13 +80,20 @@ class Provider:
     stream_call_id: ClassVar[tuple[str, ...]]
     stream_id: ClassVar[tuple[str, ...]]
 
+    def __init__(self, credential: Any) -> None:
+        self._credential = credential  # what verifies its webhooks; None: nothing is checked
+
     @property
     def authenticated(self) -> bool:
-        raise NotImplementedError
+        return self._credential is not None
 
     def verify(self, request: WebhookRequest) -> None:
         """Raise `SignatureError` unless the request is the provider's (when credentials are
         set; without them every request passes)."""
+        if self._credential is not None:
+            self._check(request, self._credential)
+
+    def _check(self, request: WebhookRequest, credential: Any) -> None:
         raise NotImplementedError
 
     def call(self, request: WebhookRequest) -> PhoneCall:
@@ -128,22 +135,13 @@ class Twilio(Provider):
     stream_call_id = ("start", "callSid")
     stream_id = ("start", "streamSid")
 
-    def __init__(self, auth_token: str | None) -> None:
-        self._token = auth_token
-
-    @property
-    def authenticated(self) -> bool:
-        return self._token is not None
-
-    def verify(self, request: WebhookRequest) -> None:
-        if self._token is None:
-            return
+    def _check(self, request: WebhookRequest, credential: Any) -> None:
         given = request.headers.get("x-twilio-signature")
         if not given:
             raise SignatureError("no X-Twilio-Signature header")
         # Twilio signs the URL with or without the default port, so both are tried.
         for url in {_without_port(request.url), _with_port(request.url)}:
-            if hmac.compare_digest(twilio_signature(self._token, url, request.form), given):
+            if hmac.compare_digest(twilio_signature(credential, url, request.form), given):
                 return
         raise SignatureError("X-Twilio-Signature does not match this request")
 
@@ -176,16 +174,10 @@ class Telnyx(Provider):
     stream_id = ("stream_id",)
 
     def __init__(self, public_key: str | None, tolerance_secs: int) -> None:
-        self._key = base64.b64decode(public_key) if public_key else None
+        super().__init__(base64.b64decode(public_key) if public_key else None)
         self._tolerance = tolerance_secs
 
-    @property
-    def authenticated(self) -> bool:
-        return self._key is not None
-
-    def verify(self, request: WebhookRequest) -> None:
-        if self._key is None:
-            return
+    def _check(self, request: WebhookRequest, credential: Any) -> None:
         signature = request.headers.get("telnyx-signature-ed25519")
         stamp = request.headers.get("telnyx-timestamp")
         if not signature or not stamp:
@@ -206,7 +198,7 @@ class Telnyx(Provider):
         from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
         try:
-            Ed25519PublicKey.from_public_bytes(self._key).verify(
+            Ed25519PublicKey.from_public_bytes(credential).verify(
                 raw, stamp.encode() + b"|" + request.body
             )
         except (InvalidSignature, ValueError):
@@ -232,21 +224,12 @@ class Plivo(Provider):
     stream_call_id = ("start", "callId")
     stream_id = ("start", "streamId")
 
-    def __init__(self, auth_token: str | None) -> None:
-        self._token = auth_token
-
-    @property
-    def authenticated(self) -> bool:
-        return self._token is not None
-
-    def verify(self, request: WebhookRequest) -> None:
-        if self._token is None:
-            return
+    def _check(self, request: WebhookRequest, credential: Any) -> None:
         given = request.headers.get("x-plivo-signature-v3")
         nonce = request.headers.get("x-plivo-signature-v3-nonce")
         if not given or not nonce:
             raise SignatureError("no X-Plivo-Signature-V3 or X-Plivo-Signature-V3-Nonce header")
-        expected = plivo_signature(self._token, request.method, request.url, request.form, nonce)
+        expected = plivo_signature(credential, request.method, request.url, request.form, nonce)
         if not any(hmac.compare_digest(expected, part.strip()) for part in given.split(",")):
             raise SignatureError("X-Plivo-Signature-V3 does not match this request")
 
@@ -294,16 +277,7 @@ class Exotel(Provider):
     stream_call_id = ("start", "call_sid")
     stream_id = ("start", "stream_sid")
 
-    def __init__(self, secret: str | None) -> None:
-        self._secret = secret
-
-    @property
-    def authenticated(self) -> bool:
-        return self._secret is not None
-
-    def verify(self, request: WebhookRequest) -> None:
-        if self._secret is None:
-            return
+    def _check(self, request: WebhookRequest, credential: Any) -> None:
         header = request.headers.get("authorization", "")
         scheme, _, encoded = header.partition(" ")
         if scheme.lower() != "basic" or not encoded:
@@ -312,7 +286,7 @@ class Exotel(Provider):
             _, _, password = base64.b64decode(encoded, validate=True).decode().partition(":")
         except (binascii.Error, UnicodeDecodeError):
             raise SignatureError("malformed HTTP Basic credentials") from None
-        if not hmac.compare_digest(password.encode(), self._secret.encode()):
+        if not hmac.compare_digest(password.encode(), str(credential).encode()):
             raise SignatureError("wrong HTTP Basic password")
 
     def answer(self, stream_url: str, call: PhoneCall) -> Markup:

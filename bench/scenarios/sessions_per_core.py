@@ -26,7 +26,7 @@ def plan(quick: bool) -> tuple[tuple[int, ...], float, float]:
     """Session counts, seconds per step, time budget per model."""
     if quick:
         return (1, 2), 3.0, 30.0
-    return (1, 2, 4, 8, 16, 32, 64, 128), 12.0, 150.0
+    return (1, 2, 4, 8, 16, 32, 64, 128), 12.0, 300.0
 
 
 def _pair(base: Step | None, serv: Step, attr: str, scale: float) -> tuple[float, float]:
