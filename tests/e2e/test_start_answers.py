@@ -96,7 +96,9 @@ def test_transport_field_refusals(
 def test_auto_mode_transport_websocket_announces_and_daily_room_is_daily(
     server_for: ServerFactory,
 ) -> None:
-    server = server_for(ECHO)
+    # The announced WebSocket session is never claimed: it expires in 3 s, not the default
+    # 30 s the drain at the test's end would wait for it.
+    server = server_for({**ECHO, "PENDING_SESSION_TIMEOUT_SECS": "3"})
     ws = httpx.post(f"{server.url}/start", json={"transport": "websocket"})
     assert set(ws.json()) == {"wsUrl", "token"}
     own = {"transport": "daily", "room_url": "https://x.daily.co/r", "token": "bot-t"}

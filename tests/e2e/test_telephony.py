@@ -23,6 +23,9 @@ from tests.server import ServerFactory, ServerProcess
 
 PROVIDERS = ["twilio", "telnyx", "plivo", "exotel"]
 PHONE_BOT = {"BOT_MODULE": "tests.bots.phone_echo", "SESSION_MODE": "websocket"}
+# For a test that leaves an answered call without its stream: the drain when the test ends
+# waits for that call's stream until it expires (30 s by default).
+QUICK_EXPIRY = "3"
 
 
 def send(server: ServerProcess, request: httpx.Request) -> httpx.Response:
@@ -199,7 +202,9 @@ def tamper(request: httpx.Request) -> httpx.Request:
 def test_forged_webhooks_get_403_and_start_nothing(
     server_for: ServerFactory, provider: str
 ) -> None:
-    server, creds = phone_server(server_for, None)
+    # The genuine call at the end waits for a stream that never comes: not for 30 s (the
+    # drain at the test's end waits for it).
+    server, creds = phone_server(server_for, None, PENDING_SESSION_TIMEOUT_SECS=QUICK_EXPIRY)
     call = Call.new(provider)
     unsigned = send(server, call.webhook(server.url, None))
     assert unsigned.status_code == 403
@@ -371,7 +376,9 @@ BUSY = {
 
 
 def test_full_instance_answers_each_provider_busy_or_503(server_for: ServerFactory) -> None:
-    server, creds = phone_server(server_for, None, MAX_SESSIONS="1")
+    server, creds = phone_server(
+        server_for, None, MAX_SESSIONS="1", PENDING_SESSION_TIMEOUT_SECS=QUICK_EXPIRY
+    )
     answer_call(server, Call.new("twilio"), creds)  # holds the one slot
     for provider in PROVIDERS:
         answer = send(server, Call.new(provider).webhook(server.url, creds))
@@ -469,7 +476,9 @@ def test_public_url_and_trusted_proxy_set_the_stream_url(server_for: ServerFacto
     # signed for the server's own address, not the public one: refused
     assert send(server, Call.new("twilio").webhook(server.url, creds)).status_code == 403
 
-    proxied, creds = phone_server(server_for, None, TRUSTED_PROXIES="127.0.0.1")
+    proxied, creds = phone_server(
+        server_for, None, TRUSTED_PROXIES="127.0.0.1", PENDING_SESSION_TIMEOUT_SECS=QUICK_EXPIRY
+    )
     call = Call.new("telnyx")
     request = call.webhook(proxied.url, creds)
     request.headers["X-Forwarded-Proto"] = "https"
@@ -477,7 +486,8 @@ def test_public_url_and_trusted_proxy_set_the_stream_url(server_for: ServerFacto
     url = stream_url("telnyx", send(proxied, request))
     assert url.startswith(f"wss://edge.example.com/ws/phone/{call.call_id}/")
 
-    direct, creds = phone_server(server_for, None)  # no trusted proxy: headers ignored
+    # No trusted proxy: headers ignored.
+    direct, creds = phone_server(server_for, None, PENDING_SESSION_TIMEOUT_SECS=QUICK_EXPIRY)
     call = Call.new("telnyx")
     request = call.webhook(direct.url, creds)
     request.headers["X-Forwarded-Host"] = "evil.example.com"
