@@ -78,14 +78,20 @@ def _alive(pid: int) -> bool:
     return True
 
 
+PROBE_ANSWER_SECS = 0.1  # the issue's bar: the probes answer within 100 ms throughout a fault
+
+
 class ProbePoller:
-    """Polls /livez and /readyz in a thread with a short client timeout while a fault runs:
-    every probe must answer 200 (the server's loop is never the one blocked)."""
+    """Polls /livez and /readyz in a thread while a fault runs: every probe must answer 200
+    within `PROBE_ANSWER_SECS` (the server's loop is never the one blocked). The client's
+    timeout is that bar, so a slower answer is recorded as `ReadTimeout`, not as 200; and each
+    answer's time is kept (`slowest`), for the failure message."""
 
     def __init__(self, url: str) -> None:
         self._url = url
         self._stop = threading.Event()
         self.answers: list[int | str] = []
+        self.slowest = 0.0
         self._thread = threading.Thread(target=self._poll, daemon=True)
 
     def __enter__(self) -> ProbePoller:
@@ -99,7 +105,7 @@ class ProbePoller:
     def _poll(self) -> None:
         """A round of probes at once, every 0.1 s, and one more after the stop: a fault that
         is over in less than 0.1 s is still polled during and after."""
-        with httpx.Client(timeout=1.0) as client:
+        with httpx.Client(timeout=PROBE_ANSWER_SECS) as client:
             while True:
                 self._round(client)
                 if self._stop.wait(0.1):
@@ -108,10 +114,12 @@ class ProbePoller:
 
     def _round(self, client: httpx.Client) -> None:
         for path in ("/livez", "/readyz"):
+            began = time.monotonic()
             try:
                 self.answers.append(client.get(f"{self._url}{path}").status_code)
             except httpx.HTTPError as exc:
                 self.answers.append(type(exc).__name__)
+            self.slowest = max(self.slowest, time.monotonic() - began)
 
 
 async def echo_session(ws_url: str, body: dict[str, Any] | None = None) -> list[Any]:
@@ -232,7 +240,7 @@ def test_a_fault_ends_only_its_session(
 
     with ProbePoller(server.url) as poller:
         assert asyncio.run(fault_beside_a_live_session()) == [500, "after"]
-    assert poller.answers and set(poller.answers) == {200}
+    assert poller.answers and set(poller.answers) == {200}, f"slowest {poller.slowest:.3f}s"
     line = final_line(server, "faulty")
     assert line.startswith("session failed kind=pipecat")
     assert reason in line
@@ -256,7 +264,7 @@ def test_a_blocked_worker_loop_leaves_the_probes_answering(server_for: ServerFac
         answer = start_bot(server.url, {"fault": "block", "secs": 10}, "blocker")
     assert answer.json() == {}
     assert len(poller.answers) > 20
-    assert set(poller.answers) == {200}
+    assert set(poller.answers) == {200}, f"slowest {poller.slowest:.3f}s"
     assert final_line(server, "blocker").startswith("session completed kind=pipecat")
     # The worker's loop monitor names the session that blocked the worker's loop, and no
     # other session is named. (The server's loop was never blocked: every probe above was
@@ -317,12 +325,16 @@ def test_a_thread_or_task_left_running_retires_its_worker(
     in it: a thread that never ends, or a task the bot did not wait for."""
     server = server_for(PROCESS)
     wait_for(lambda: idle_workers(server.url) >= 2, timeout=30)
-    assert start_bot(server.url, {"fault": fault}, "leftover").json() == {}
-    assert final_line(server, "leftover").startswith("session completed kind=pipecat")
-    wait_for(
-        lambda: value(scrape(server.url), "botdock_workers_retired_total", reason="unclean") == 1
-    )
-    wait_for(lambda: idle_workers(server.url) >= 2, timeout=30)
+    with ProbePoller(server.url) as poller:
+        assert start_bot(server.url, {"fault": fault}, "leftover").json() == {}
+        assert final_line(server, "leftover").startswith("session completed kind=pipecat")
+        wait_for(
+            lambda: (
+                value(scrape(server.url), "botdock_workers_retired_total", reason="unclean") == 1
+            )
+        )
+        wait_for(lambda: idle_workers(server.url) >= 2, timeout=30)
+    assert poller.answers and set(poller.answers) == {200}, f"slowest {poller.slowest:.3f}s"
     assert httpx.get(f"{server.url}/readyz").status_code == 200
 
 
