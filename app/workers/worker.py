@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import importlib
 import importlib.util
 import os
@@ -64,6 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     except BotLoadError as exc:
         _log.error("worker cannot start: {}", exc)
         return 3
+    gc.freeze()  # the bot module's imports, out of full collections (as in `python -m app`)
     try:
         import uvloop
 
