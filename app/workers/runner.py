@@ -108,24 +108,39 @@ class ProcessRunner:
         except asyncio.CancelledError:
             with contextlib.suppress(ChannelClosed):
                 worker.channel.write({"t": "cancel"})
-            try:
-                async with asyncio.timeout(self._grace):
-                    ended[0] = await self._until_done(worker, websocket, credits, peer)
-            except TimeoutError:
-                _log.warning(
-                    "the bot did not stop within {}s of being cancelled: its worker process "
-                    "(pid {}) is killed",
-                    f"{self._grace:g}",
-                    worker.pid,
-                )
-                worker.kill(f"the bot did not stop within {self._grace:g}s of being cancelled")
-                await worker.wait_exit()
+            ended[0] = await self._grace_then_kill(worker, websocket, credits, peer)
             raise
         finally:
             if pump is not None:
                 pump.cancel()
             if peer is not None:
                 peer.detach()
+
+    async def _grace_then_kill(
+        self, worker: Worker, websocket: Any, credits: asyncio.Semaphore, peer: RemotePeer | None
+    ) -> _Outcome:
+        """A cancelled session's end: the worker's `done` within the grace, or its death.
+
+        `asyncio.wait`, not `asyncio.timeout`: this runs in a task already cancelled, and on
+        Python 3.11.0 to 3.11.2 (Debian 12's python3) `asyncio.timeout` takes its own expiry in
+        such a task for a second cancel and raises `CancelledError`, not `TimeoutError`: the
+        worker was never killed here."""
+        waiting = asyncio.ensure_future(self._until_done(worker, websocket, credits, peer))
+        try:
+            done, _ = await asyncio.wait({waiting}, timeout=self._grace)
+            if waiting in done:
+                return waiting.result()
+            _log.warning(
+                "the bot did not stop within {}s of being cancelled: its worker process "
+                "(pid {}) is killed",
+                f"{self._grace:g}",
+                worker.pid,
+            )
+            worker.kill(f"the bot did not stop within {self._grace:g}s of being cancelled")
+            return await waiting  # its channel closes with the process: `died`
+        finally:
+            if not waiting.done():
+                waiting.cancel()
 
     async def _until_done(
         self, worker: Worker, websocket: Any, credits: asyncio.Semaphore, peer: RemotePeer | None

@@ -380,15 +380,18 @@ def test_a_bot_that_ignores_cancel_is_killed_after_the_grace(server_for: ServerF
     line = final_line(server, session_id)
     assert line.startswith("session cancelled kind=pipecat")
     assert line.endswith("(cancelled by request)")
-    # Killed, never abandoned: the warning says so, with the session id.
+    # Killed by the runner when the grace ran out, never abandoned: the warning says so, with
+    # the session id, and the worker is retired as killed. (On Python 3.11.0 to 3.11.2, Debian
+    # 12's python3, an `asyncio.timeout` in the cancelled runner once never fired as such: the
+    # worker outlived the grace and was ended by its retirement instead.)
     warning = f"| {session_id} | app.workers.runner | the bot did not stop within 2s of being "
     killed = f"{warning}cancelled: its worker process (pid {pid}) is killed"
-    # Killed, never abandoned: the worker process is gone. The warning names the session when
-    # the grace ran out first (a worker that ended just as it ran out has nothing to kill).
     wait_for(lambda: not _alive(pid))
-    if "the bot did not stop within" in server.log():
-        assert killed in server.log()
+    wait_for(lambda: killed in server.log())
     assert "its task is left running" not in server.log()
+    retired = scrape(server.url)
+    assert value(retired, "botdock_workers_retired_total", reason="killed") == 1
+    assert value(retired, "botdock_workers_retired_total", reason="unclean") == 0
 
     assert pid not in children(server.pid)
     assert httpx.get(f"{server.url}/readyz").status_code == 200
