@@ -96,6 +96,17 @@ _SESSION_ID = Annotated[str, Path(max_length=MAX_SESSION_ID_LENGTH)]
 M = TypeVar("M", bound=BaseModel)
 
 
+async def _checked(request: Request, model: type[M], *, api_key: bool) -> tuple[Services, M]:
+    """Every WebRTC route's checks, in this order: `Origin`, the API key (the routes outside a
+    session's URL), aiortc installed (501), then the body as `model`."""
+    check_origin(request)
+    if api_key:
+        check_api_key(request)
+    svc = services(request)
+    require()
+    return svc, await _parse(request, svc, model)
+
+
 async def _parse(request: Request, svc: Services, model: type[M]) -> M:
     data = await read_json_object(
         request, svc.settings.max_body_bytes, svc.settings.client_timeout_secs
@@ -128,11 +139,7 @@ async def _renegotiate(svc: Services, peer: Peer, offer: Offer) -> Response:
     openapi_extra=_body_schema(OfferRequest),
 )
 async def offer(request: Request) -> Response:
-    check_origin(request)
-    check_api_key(request)
-    svc = services(request)
-    require()
-    parsed = await _parse(request, svc, OfferRequest)
+    svc, parsed = await _checked(request, OfferRequest, api_key=True)
     if parsed.pc_id is not None:
         return await _renegotiate(svc, svc.peers.find(parsed.pc_id), _offer(parsed))
     session_id = caller_session_id(request)
@@ -163,11 +170,7 @@ async def offer(request: Request) -> Response:
     openapi_extra=_body_schema(CandidatesRequest),
 )
 async def candidates(request: Request) -> Response:
-    check_origin(request)
-    check_api_key(request)
-    svc = services(request)
-    require()
-    parsed = await _parse(request, svc, CandidatesRequest)
+    svc, parsed = await _checked(request, CandidatesRequest, api_key=True)
     await svc.peers.add_candidates(svc.peers.find(parsed.pc_id), _candidates(parsed))
     return _SUCCESS.response()
 
@@ -186,10 +189,7 @@ _SUCCESS = CandidatesAnswer(status="success")
 async def session_offer(
     request: Request, session_id: _SESSION_ID, token: str | None = None
 ) -> Response:
-    check_origin(request)
-    svc = services(request)
-    require()
-    parsed = await _parse(request, svc, OfferRequest)
+    svc, parsed = await _checked(request, OfferRequest, api_key=False)
     if parsed.pc_id is not None:  # the session's own peer: its pc_id is the credential
         return await _renegotiate(svc, svc.peers.find(parsed.pc_id, session_id), _offer(parsed))
     if svc.manager.get(session_id) is None:
@@ -214,10 +214,7 @@ async def session_offer(
     openapi_extra=_body_schema(CandidatesRequest),
 )
 async def session_candidates(request: Request, session_id: _SESSION_ID) -> Response:
-    check_origin(request)
-    svc = services(request)
-    require()
-    parsed = await _parse(request, svc, CandidatesRequest)
+    svc, parsed = await _checked(request, CandidatesRequest, api_key=False)
     peer = svc.peers.find(parsed.pc_id, session_id)
     await svc.peers.add_candidates(peer, _candidates(parsed))
     return _SUCCESS.response()
