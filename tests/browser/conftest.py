@@ -21,7 +21,7 @@ if importlib.util.find_spec("playwright") is None or not CHROMIUM.exists():
 
 from playwright.sync_api import Browser, Page, sync_playwright
 
-from tests.browser.chromium import launch
+from tests.browser.chromium import fresh_page, launch
 from tests.e2e.conftest import server_for
 
 __all__ = ["server_for"]
@@ -37,12 +37,4 @@ def chromium() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(chromium: Browser) -> Iterator[Page]:
-    """A fresh browser context (its own storage) and page; an uncaught page error fails the
-    test."""
-    context = chromium.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
+    yield from fresh_page(chromium)

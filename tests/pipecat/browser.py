@@ -20,7 +20,7 @@ if importlib.util.find_spec("playwright") is None or not CHROMIUM.exists():
 
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.browser.chromium import launch
+from tests.browser.chromium import fresh_page, launch
 from tests.pipecat.test_sessions import PLAIN_WEBSOCKET
 from tests.server import ServerProcess
 
@@ -43,13 +43,7 @@ def chromium() -> Iterator[Browser]:
 
 @pytest.fixture
 def page(chromium: Browser) -> Iterator[Page]:
-    context = chromium.new_context()
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda error: errors.append(str(error)))
-    yield page
-    context.close()
-    assert not errors, f"uncaught errors in the page: {errors}"
+    yield from fresh_page(chromium)
 
 
 def open_console(page: Page, server: ServerProcess) -> None:
