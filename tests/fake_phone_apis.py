@@ -15,14 +15,14 @@ import base64
 import json
 import re
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
+from tests.loopback_http import LoopbackHttpServer
 
-class FakePhoneApis:
+
+class FakePhoneApis(LoopbackHttpServer):
     """`with FakePhoneApis() as apis:` serves `apis.url`; `apis.hang_ups` lists
     `(provider, call id)` for each authenticated hang-up, `apis.refused` each refused one."""
 
@@ -35,21 +35,7 @@ class FakePhoneApis:
         self.live_calls: set[str] = set()  # calls that exist; others get 404
         self.hang_ups: list[tuple[str, str]] = []
         self.refused: list[tuple[str, int]] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakePhoneApis:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self

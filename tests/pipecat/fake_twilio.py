@@ -10,16 +10,16 @@ import base64
 import json
 import re
 import secrets
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from types import TracebackType
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.loopback_http import LoopbackHttpServer
 
 _CALL = re.compile(r"^/2010-04-01/Accounts/(?P<account>AC\w+)/Calls/(?P<call>[\w-]+)\.json$")
 
 
-class FakeTwilioApi:
+class FakeTwilioApi(LoopbackHttpServer):
     """`with FakeTwilioApi() as twilio:` serves on `twilio.url`; `twilio.hang_ups` lists the
     (call SID, form fields) of each authenticated call update."""
 
@@ -28,21 +28,7 @@ class FakeTwilioApi:
         self.auth_token = secrets.token_hex(16)
         self.hang_ups: list[tuple[str, dict[str, list[str]]]] = []
         self.refused: list[int] = []
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
-
-    def __enter__(self) -> FakeTwilioApi:
-        threading.Thread(target=self._server.serve_forever, daemon=True).start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
+        super().__init__()
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         api = self
